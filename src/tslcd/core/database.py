@@ -1,0 +1,113 @@
+"""Engine, sessions and the declarative base shared by every domain."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA cache_size=-65536")
+    cur.close()
+    dbapi_conn.isolation_level = None  # SQLAlchemy's begin event issues BEGIN itself
+
+
+def _sqlite_begin(conn) -> None:
+    # Writers take the lock at BEGIN, so two writers queue instead of failing midway
+    # and the audit chain is appended by one transaction at a time.
+    immediate = conn.get_execution_options().get("tslcd_write", True)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine; SQLite gets WAL and foreign keys, its folder is created."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+_engine: Engine | None = None
+_factory: sessionmaker[Session] | None = None
+
+
+def configure(url: str) -> Engine:
+    """Point the process at a database (settings by default; tests choose their own)."""
+    global _engine, _factory
+    if _engine is not None:
+        _engine.dispose()
+    _engine = make_engine(url)
+    _factory = sessionmaker(bind=_engine, expire_on_commit=False)
+    return _engine
+
+
+def get_engine() -> Engine:
+    if _engine is None:
+        from tslcd.core.config import get_settings
+
+        configure(get_settings().database_url)
+    assert _engine is not None
+    return _engine
+
+
+def new_session(*, write: bool = True) -> Session:
+    """A session; read-only ones do not take SQLite's write lock."""
+    engine = get_engine()
+    assert _factory is not None
+    if write:
+        return _factory()
+    return _factory(bind=engine.execution_options(tslcd_write=False))
+
+
+@contextmanager
+def session_scope(*, write: bool = True) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on error."""
+    session = new_session(write=write)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def is_postgres(session_or_engine) -> bool:
+    bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
+    return bind.dialect.name == "postgresql"

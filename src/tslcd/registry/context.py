@@ -1,0 +1,149 @@
+"""Lookups the registry's rules need, cached for one unit of work (one request, one import)."""
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tslcd.registry.models import (AdminUnit, Agency, Agreement, Device, Interface, Link, Operator, Service, Site,
+                                   SnmpCredential, Tier, UnitKind)
+
+# Natural keys used by CSV/JSON imports to name related rows.
+NATURAL_KEYS: dict[type, Any] = {
+    Operator: Operator.slug, Agency: Agency.code, Site: Site.slug, Device: Device.name,
+    Link: Link.slug, Service: Service.code, SnmpCredential: SnmpCredential.name,
+}
+
+
+class Context:
+    def __init__(self, session: Session, on: date | None = None):
+        self.session = session
+        self.on = on or date.today()
+        self._units: dict[int, tuple[int | None, UnitKind]] | None = None
+        self._unit_refs: dict[str, int] | None = None
+        self._agreements: list[tuple[int, Tier, int | None, date, date | None]] | None = None
+        self._keys: dict[type, dict[str, int]] = {}
+        self._interfaces: dict[tuple[str, str], int] | None = None
+        self._sites: dict[int, int | None] = {}
+        self._devices: dict[int, int | None] = {}
+        self._interface_devices: dict[int, int] = {}
+        self._link_operators: dict[int, int | None] = {}
+
+    # Administrative units
+    def _load_units(self) -> None:
+        rows = self.session.execute(select(AdminUnit.id, AdminUnit.parent_id, AdminUnit.kind, AdminUnit.code,
+                                           AdminUnit.valid_from, AdminUnit.valid_to)).all()
+        self._units = {r.id: (r.parent_id, r.kind) for r in rows}
+        refs: dict[str, int] = {}
+        # Later-valid units win the bare code; every unit also answers to code@valid_from.
+        for r in sorted(rows, key=lambda r: (r.valid_to or date.max, r.valid_from or date.min)):
+            refs[r.code] = r.id
+            if r.valid_from:
+                refs[f"{r.code}@{r.valid_from.isoformat()}"] = r.id
+        self._unit_refs = refs
+
+    def province_of_unit(self, unit_id: int | None) -> int | None:
+        """The province a unit lies in (itself for a province; None for the central level)."""
+        if unit_id is None:
+            return None
+        if self._units is None:
+            unit = self.session.get(AdminUnit, unit_id)
+            while unit is not None and unit.kind not in (UnitKind.province, UnitKind.central):
+                unit = self.session.get(AdminUnit, unit.parent_id) if unit.parent_id else None
+            return unit.id if unit is not None and unit.kind == UnitKind.province else None
+        current: int | None = unit_id
+        while current is not None:
+            parent, kind = self._units[current]
+            if kind == UnitKind.province:
+                return current
+            current = parent
+        return None
+
+    def preload(self) -> None:
+        """Load unit parents once: imports resolve thousands of rows against them."""
+        if self._units is None:
+            self._load_units()
+
+    def unit_ref(self, ref: str) -> int | None:
+        """A unit by code (the current one) or by code@valid_from."""
+        if self._unit_refs is None:
+            self._load_units()
+        assert self._unit_refs is not None
+        return self._unit_refs.get(ref)
+
+    # Natural keys
+    def key_map(self, model: type) -> dict[str, int]:
+        if model not in self._keys:
+            col = NATURAL_KEYS[model]
+            self._keys[model] = dict(self.session.execute(select(col, model.id)).tuples().all())
+        return self._keys[model]
+
+    def interface_ref(self, device: str, name: str) -> int | None:
+        if self._interfaces is None:
+            rows = self.session.execute(select(Device.name, Interface.name, Interface.id)
+                                        .join(Device, Device.id == Interface.device_id)).all()
+            self._interfaces = {(d, i): iid for d, i, iid in rows}
+        return self._interfaces.get((device, name))
+
+    def remember(self, model: type, key: str, obj_id: int) -> None:
+        if model in self._keys:
+            self._keys[model][key] = obj_id
+
+    # Responsibility
+    def responsible_operator(self, tier: Tier, province_id: int | None) -> int | None:
+        """The operator that the agreements in force make responsible; a provincial one beats a nationwide one."""
+        if self._agreements is None:
+            self._agreements = [tuple(r) for r in self.session.execute(
+                select(Agreement.operator_id, Agreement.tier, Agreement.province_id, Agreement.valid_from,
+                       Agreement.valid_to))]
+        best: tuple[int, int] | None = None
+        for operator_id, a_tier, a_province, start, end in self._agreements:
+            if a_tier != tier or start > self.on or (end is not None and end < self.on):
+                continue
+            if a_province is not None and a_province != province_id:
+                continue
+            rank = 1 if a_province is not None else 0
+            if best is None or rank > best[0]:
+                best = (rank, operator_id)
+        return best[1] if best else None
+
+    def site_province(self, site_id: int) -> int | None:
+        if site_id not in self._sites:
+            self._sites[site_id] = self.session.scalar(select(Site.province_id).where(Site.id == site_id))
+        return self._sites[site_id]
+
+    def device_province(self, device_id: int) -> int | None:
+        if device_id not in self._devices:
+            self._devices[device_id] = self.session.scalar(select(Device.province_id).where(Device.id == device_id))
+        return self._devices[device_id]
+
+    def preload_sites(self) -> None:
+        self._sites.update(self.session.execute(select(Site.id, Site.province_id)).tuples().all())
+
+    def preload_devices(self) -> None:
+        self._devices.update(self.session.execute(select(Device.id, Device.province_id)).tuples().all())
+
+    def interface_device(self, interface_id: int) -> int | None:
+        if interface_id not in self._interface_devices:
+            device_id = self.session.scalar(select(Interface.device_id).where(Interface.id == interface_id))
+            if device_id is None:
+                return None
+            self._interface_devices[interface_id] = device_id
+        return self._interface_devices[interface_id]
+
+    def link_operator(self, link_id: int) -> int | None:
+        if link_id not in self._link_operators:
+            self._link_operators[link_id] = self.session.scalar(select(Link.operator_id).where(Link.id == link_id))
+        return self._link_operators[link_id]
+
+    def preload_for(self, table: str) -> None:
+        """Bulk-load what an import of `table` will look up row by row."""
+        self.preload()
+        if table == "devices":
+            self.preload_sites()
+        elif table == "links":
+            self.preload_devices()
+            self._interface_devices.update(self.session.execute(select(Interface.id, Interface.device_id)).tuples())
+        elif table == "subscriptions":
+            self._link_operators.update(self.session.execute(select(Link.id, Link.operator_id)).tuples())
