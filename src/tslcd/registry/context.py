@@ -76,7 +76,7 @@ class Context:
     def key_map(self, model: type) -> dict[str, int]:
         if model not in self._keys:
             col = NATURAL_KEYS[model]
-            self._keys[model] = dict(self.session.execute(select(col, model.id)).tuples().all())
+            self._keys[model] = dict(self.session.execute(select(col, model.id)).all())
         return self._keys[model]
 
     def interface_ref(self, device: str, name: str) -> int | None:
@@ -119,10 +119,10 @@ class Context:
         return self._devices[device_id]
 
     def preload_sites(self) -> None:
-        self._sites.update(self.session.execute(select(Site.id, Site.province_id)).tuples().all())
+        self._sites.update(self.session.execute(select(Site.id, Site.province_id)).all())
 
     def preload_devices(self) -> None:
-        self._devices.update(self.session.execute(select(Device.id, Device.province_id)).tuples().all())
+        self._devices.update(self.session.execute(select(Device.id, Device.province_id)).all())
 
     def interface_device(self, interface_id: int) -> int | None:
         if interface_id not in self._interface_devices:
@@ -144,6 +144,6 @@ class Context:
             self.preload_sites()
         elif table == "links":
             self.preload_devices()
-            self._interface_devices.update(self.session.execute(select(Interface.id, Interface.device_id)).tuples())
+            self._interface_devices.update(self.session.execute(select(Interface.id, Interface.device_id)).all())
         elif table == "subscriptions":
-            self._link_operators.update(self.session.execute(select(Link.id, Link.operator_id)).tuples())
+            self._link_operators.update(self.session.execute(select(Link.id, Link.operator_id)).all())

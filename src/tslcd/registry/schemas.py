@@ -60,11 +60,20 @@ class AdminUnitUpdate(BaseModel):
     lon: float | None = Field(default=None, ge=-180, le=180)
 
 
-class SuccessionRead(BaseModel):
-    predecessor: AdminUnitRead
-    successor: AdminUnitRead
-    effective: date
+class LinkedUnit(BaseModel):
+    unit: AdminUnitRead
     is_default: bool
+
+    @classmethod
+    def of(cls, unit, is_default: bool) -> "LinkedUnit":
+        return cls(unit=AdminUnitRead.model_validate(unit), is_default=is_default)
+
+
+class LineageRead(BaseModel):
+    unit: AdminUnitRead
+    successors: list[LinkedUnit]
+    predecessors: list[LinkedUnit]
+    current: AdminUnitRead | None
 
 
 # Operators and agreements

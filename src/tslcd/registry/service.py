@@ -318,7 +318,7 @@ def _existing_keys(session: Session, res: Resource) -> dict[tuple, int]:
     if not res.key:
         return {}
     cols = [getattr(res.model, k) for k in res.key]
-    return {tuple(r[:-1]): r[-1] for r in session.execute(select(*cols, res.model.id)).tuples()}
+    return {tuple(r[:-1]): r[-1] for r in session.execute(select(*cols, res.model.id))}
 
 
 def existing_ends(session: Session, ctx: Context) -> dict[int, tuple[int, str]]:
@@ -381,7 +381,7 @@ def export_objects(*, session: Session, actor: Actor, res: Resource, fmt: str) -
     names: dict[str, dict[int, str]] = {}
     for ref in res.refs:
         if ref.model is AdminUnit:
-            names[ref.column] = dict(session.execute(select(AdminUnit.id, AdminUnit.code)).tuples())
+            names[ref.column] = dict(session.execute(select(AdminUnit.id, AdminUnit.code)).all())
         else:
             names[ref.column] = {v: k for k, v in Context(session).key_map(ref.model).items()}
     iface: dict[int, tuple[str, str]] = {}

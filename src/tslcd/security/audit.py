@@ -1,7 +1,6 @@
 """Append-only audit log in which every record carries the hash of the one before it."""
 
 import hashlib
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -15,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from tslcd.core.database import is_postgres, utcnow
 from tslcd.core.errors import PermissionDenied
+from tslcd.core.listing import paginate
 from tslcd.security.actor import Actor
 from tslcd.security.models import AuditRecord, Role
 
@@ -118,8 +118,9 @@ class VerifyResult:
     record_id: int | None = None
 
 
-def verify(*, session: Session) -> VerifyResult:
+def verify(*, session: Session, actor: Actor) -> VerifyResult:
     """Recompute the chain; any edited, removed or reordered record breaks it."""
+    require_audit_reader(actor)
     prev, expected_id, checked = GENESIS, 1, 0
     cols = [c for c in AuditRecord.__table__.columns]
     result = session.execute(select(*cols).order_by(AuditRecord.id).execution_options(yield_per=5000))
@@ -134,8 +135,18 @@ def verify(*, session: Session) -> VerifyResult:
     return VerifyResult(True, checked)
 
 
-def new_request_id() -> str:
-    return uuid.uuid4().hex
+def list_records(*, session: Session, actor: Actor, object_type: str | None = None, object_id: int | None = None,
+                 actor_name: str | None = None, limit: int = 50, offset: int = 0):
+    """Newest first, filtered by object or actor."""
+    require_audit_reader(actor)
+    stmt = select(AuditRecord)
+    if object_type:
+        stmt = stmt.where(AuditRecord.object_type == object_type)
+    if object_id is not None:
+        stmt = stmt.where(AuditRecord.object_id == object_id)
+    if actor_name:
+        stmt = stmt.where(AuditRecord.actor == actor_name)
+    return paginate(session=session, stmt=stmt, limit=limit, offset=offset, order_by=AuditRecord.id.desc())
 
 
 def require_audit_reader(actor: Actor) -> None:

@@ -140,3 +140,13 @@ def ensure_admin(*, session: Session, username: str = "admin") -> tuple[User, st
     plain, _ = issue_token(session=session, actor=actor_for(user), user=user, name="make-run")
     return user, plain
 
+
+
+def lookup_id(*, session: Session, model: type, column: str, value: str | None) -> int | None:
+    """The id of the row whose natural key `column` is `value` (None passes through)."""
+    if value is None:
+        return None
+    found = session.scalar(select(model.id).where(getattr(model, column) == value))
+    if found is None:
+        raise NotFound(f"no {model.__tablename__.rstrip('s')} '{value}'")
+    return found

@@ -1,0 +1,62 @@
+"""Login, users and the audit log."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from tslcd.core.deps import ActorDep, SessionDep
+from tslcd.core.errors import NotFound
+from tslcd.core.listing import Page
+from tslcd.security import audit, service
+from tslcd.security.models import User
+from tslcd.security.schemas import (AuditRead, AuditVerifyRead, TokenIssued, TokenRequest, UserCreate, UserRead,
+                                    UserUpdate)
+
+router = APIRouter()
+
+
+@router.post("/auth/token", response_model=TokenIssued, tags=["auth"], summary="Exchange a password for a token")
+def token_view(body: TokenRequest, session: SessionDep):
+    plain, token, user = service.login(session=session, username=body.username, password=body.password,
+                                       name=body.name)
+    return TokenIssued(token=plain, expires_at=token.expires_at, username=user.username, role=user.role)
+
+
+@router.get("/auth/me", response_model=UserRead, tags=["auth"], summary="Who the token belongs to")
+def me_view(session: SessionDep, actor: ActorDep):
+    return service.get_user_by_name(session=session, username=actor.username)
+
+
+@router.get("/users", response_model=list[UserRead], tags=["users"])
+def list_users_view(session: SessionDep, actor: ActorDep):
+    return service.list_users(session=session, actor=actor)
+
+
+@router.post("/users", response_model=UserRead, status_code=201, tags=["users"])
+def create_user_view(user_in: UserCreate, session: SessionDep, actor: ActorDep):
+    return service.create_user(session=session, actor=actor, user_in=user_in)
+
+
+@router.patch("/users/{user_id}", response_model=UserRead, tags=["users"])
+def update_user_view(user_id: int, user_in: UserUpdate, session: SessionDep, actor: ActorDep):
+    service.require_admin(actor)
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user {user_id}")
+    return service.update_user(session=session, actor=actor, user=user, user_in=user_in)
+
+
+@router.get("/audit", response_model=Page[AuditRead], tags=["audit"], summary="The audit log, newest first")
+def audit_view(session: SessionDep, actor: ActorDep,
+               object_type: str | None = None, object_id: int | None = None, actor_name: str | None = None,
+               limit: Annotated[int, Query(ge=1, le=1000)] = 50, offset: Annotated[int, Query(ge=0)] = 0):
+    count, rows = audit.list_records(session=session, actor=actor, object_type=object_type, object_id=object_id,
+                                     actor_name=actor_name, limit=limit, offset=offset)
+    return Page[AuditRead](count=count, limit=limit, offset=offset,
+                           results=[AuditRead.model_validate(r) for r in rows])
+
+
+@router.get("/audit/verify", response_model=AuditVerifyRead, tags=["audit"],
+            summary="Recompute the hash chain of the audit log")
+def audit_verify_view(session: SessionDep, actor: ActorDep):
+    result = audit.verify(session=session, actor=actor)
+    return AuditVerifyRead(ok=result.ok, checked=result.checked, problem=result.problem, record_id=result.record_id)

@@ -1,0 +1,83 @@
+import pytest
+from sqlalchemy import func, select
+
+from tests.factories import build_tiny, csv
+from tslcd.core.bulk import ImportRejected
+from tslcd.registry import service
+from tslcd.registry.models import Device, Link, Site
+from tslcd.security import audit
+from tslcd.security.models import AuditRecord
+
+
+def _count(session, model) -> int:
+    return session.scalar(select(func.count()).select_from(model))
+
+
+def test_bad_rows_reported_with_line_numbers_and_nothing_written(session, admin):
+    build_tiny(session, admin)
+    sites_before, audit_before = _count(session, Site), _count(session, AuditRecord)
+    data = csv("""slug,name,kind,unit
+        gw-01-1,Cổng kết nối 1 Hà Nội,gateway,01
+        gw-01-2,Cổng kết nối 2 Hà Nội,gateway,99
+        Bad Slug,Tên,gateway,01
+        gw-01-3,Cổng kết nối 3,castle,01
+        gw-01-1,Trùng,gateway,01
+        pc-01,Đã có,provincial_centre,01""")
+    with pytest.raises(ImportRejected) as caught:
+        service.import_objects(session=session, actor=admin, res=service.resource("sites"), data=data, fmt="csv")
+    errors = caught.value.report.errors
+    assert [(e.row, e.column) for e in errors] == [(3, "unit"), (4, "slug"), (5, "kind"), (6, "slug"), (7, "slug")]
+    assert "no unit '99'" in errors[0].msg
+    assert "row 2" in errors[3].msg
+    assert "already exists" in errors[4].msg
+    assert _count(session, Site) == sites_before
+    assert _count(session, AuditRecord) == audit_before
+
+
+def test_import_updates_rows_with_id_and_audits_them(session, admin):
+    build_tiny(session, admin)
+    pe = session.scalar(select(Device).where(Device.name == "pe-1"))
+    data = f'[{{"id": {pe.id}, "model": "ASR 9010"}}]'
+    report = service.import_objects(session=session, actor=admin, res=service.resource("devices"), data=data,
+                                    fmt="json")
+    assert (report.created, report.updated) == (0, 1)
+    session.refresh(pe)
+    assert pe.model == "ASR 9010"
+    last = session.scalar(select(AuditRecord).order_by(AuditRecord.id.desc()).limit(1))
+    assert (last.action, last.object_id, last.before["model"], last.after["model"]) == (
+        "update", pe.id, "ASR 9006", "ASR 9010")
+    assert audit.verify(session=session, actor=admin).ok
+
+
+def test_link_import_refuses_a_busy_interface_and_unknown_ports(session, admin):
+    build_tiny(session, admin)
+    data = csv("""slug,a_device,a_interface,b_device,b_interface,capacity,tier
+        dup,pe-1,Gi0/0/1,sw-1,Gi0/2,1G,access_2
+        nope,pe-1,Gi9/9,sw-1,Gi0/1,1G,access_2
+        selfie,pe-1,Gi0/0/4,pe-1,Te0/0/0,1G,access_2""")
+    with pytest.raises(ImportRejected) as caught:
+        service.import_objects(session=session, actor=admin, res=service.resource("links"), data=data, fmt="csv")
+    msgs = {(e.row, e.msg) for e in caught.value.report.errors}
+    assert (2, "interface already ends link 'pe1-sw1'") in msgs
+    assert (3, "device 'pe-1' has no interface 'Gi9/9'") in msgs
+    assert (4, "both ends are on the same device") in msgs
+
+
+def test_export_then_import_round_trip(session, admin):
+    build_tiny(session, admin)
+    res = service.resource("links")
+    exported = service.export_objects(session=session, actor=admin, res=res, fmt="csv").decode()
+    lines = exported.splitlines()
+    assert lines[0].startswith("id,slug,capacity")
+    assert "a_device" in lines[0] and len(lines) == 7
+    edited = exported.replace("200000000", "1000000000")
+    report = service.import_objects(session=session, actor=admin, res=res, data=edited, fmt="csv")
+    assert (report.created, report.updated) == (0, 6)
+    assert session.scalar(select(Link.capacity).where(Link.slug == "pe1-sw1")) == 1_000_000_000
+
+
+def test_json_import_of_a_non_array_is_refused(session, admin):
+    with pytest.raises(Exception) as caught:
+        service.import_objects(session=session, actor=admin, res=service.resource("operators"), data='{"a": 1}',
+                               fmt="json")
+    assert "array" in str(caught.value)
