@@ -168,6 +168,9 @@ class Agency(TimestampMixin, Base):
     province_id: Mapped[int | None] = mapped_column(ForeignKey("admin_units.id", ondelete="RESTRICT"), index=True)
     email: Mapped[str] = mapped_column(String(200), default="")
     status: Mapped[Status] = mapped_column(_enum(Status), default=Status.active)
+    # Codes are re-assigned when bodies merge (Decision 09/2025): a code is valid over a period.
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.code})"

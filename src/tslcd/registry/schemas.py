@@ -129,6 +129,8 @@ class AgencyCreate(BaseModel):
     unit_id: int | None = None
     email: str = ""
     status: Status = Status.active
+    valid_from: date | None = None
+    valid_to: date | None = None
 
     @field_validator("code")
     @classmethod
@@ -144,6 +146,8 @@ class AgencyUpdate(BaseModel):
     unit_id: int | None = None
     email: str | None = None
     status: Status | None = None
+    valid_from: date | None = None
+    valid_to: date | None = None
 
     @field_validator("code")
     @classmethod
@@ -161,6 +165,8 @@ class AgencyRead(ReadModel):
     province_id: int | None
     email: str
     status: Status
+    valid_from: date | None
+    valid_to: date | None
 
 
 # Sites

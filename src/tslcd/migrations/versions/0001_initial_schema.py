@@ -2,7 +2,6 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 04:29:22.939775
 """
 from alembic import op
 import sqlalchemy as sa
@@ -128,6 +127,8 @@ def upgrade() -> None:
     sa.Column('province_id', sa.Integer(), nullable=True),
     sa.Column('email', sa.String(length=200), nullable=False),
     sa.Column('status', sa.Enum('planned', 'active', 'down', 'decommissioning', 'retired', name='status', native_enum=False, length=24), nullable=False),
+    sa.Column('valid_from', sa.Date(), nullable=True),
+    sa.Column('valid_to', sa.Date(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['parent_id'], ['agencies.id'], name=op.f('fk_agencies_parent_id_agencies'), ondelete='RESTRICT'),
