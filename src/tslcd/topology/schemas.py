@@ -1,0 +1,125 @@
+"""Response shapes of the topology questions: paths, failure impact, single points of failure, redundancy."""
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Ref = int | str  # an id, or a natural key: link/site slug, device name, agency code
+
+
+class ProvinceBrief(BaseModel):
+    id: int
+    code: str
+    name: str
+
+
+class AgencyBrief(BaseModel):
+    id: int
+    code: str
+    name: str
+    province_id: int | None
+
+
+class SiteBrief(BaseModel):
+    id: int
+    slug: str
+    name: str
+
+
+class DeviceBrief(BaseModel):
+    id: int
+    name: str
+    role: str
+    site: SiteBrief | None
+    province_id: int | None
+    operator_id: int | None
+
+
+class LinkBrief(BaseModel):
+    id: int
+    slug: str
+    tier: str
+    operator_id: int | None
+    capacity: int = Field(description="bit/s")
+
+
+# Path
+class PathHop(BaseModel):
+    device: DeviceBrief
+    link: LinkBrief | None = Field(description="the link from the previous hop; null at the start")
+
+
+class PathRead(BaseModel):
+    from_agency: AgencyBrief
+    to_agency: AgencyBrief
+    links: int = Field(description="number of links (hops) on the path")
+    hops: list[PathHop]
+
+
+# Impact
+class ImpactRequest(BaseModel):
+    links: list[Ref] = []
+    devices: list[Ref] = []
+    sites: list[Ref] = []
+
+
+class ProvinceImpact(BaseModel):
+    province: ProvinceBrief | None
+    agencies_lost: int
+    agencies_redundancy_lost: int
+    subscriptions_lost: int
+
+
+class ImpactRead(BaseModel):
+    failed_links: list[LinkBrief]
+    failed_devices: list[DeviceBrief] = Field(description="the devices asked for and those of the sites asked for")
+    already_inactive: list[str] = Field(description="failures that change nothing: the object is not active")
+    agencies_lost: list[AgencyBrief] = Field(description="agencies none of whose devices keeps service")
+    agencies_redundancy_lost: list[AgencyBrief] = Field(
+        description="agencies that keep service but, redundant before, would now be cut off by one link")
+    subscriptions_lost: list[int]
+    devices_cut_off: int = Field(description="devices that lose the core, the failed ones included")
+    by_province: list[ProvinceImpact]
+
+
+# Single points of failure
+class SpofItem(BaseModel):
+    kind: Literal["link", "device"]
+    id: int
+    name: str = Field(description="link slug or device name")
+    tier: str | None = None
+    role: str | None = None
+    province_id: int | None
+    operator_id: int | None
+    agencies_lost: int
+    subscriptions_lost: int
+
+
+class ProvinceSpof(BaseModel):
+    province: ProvinceBrief | None
+    links: int
+    devices: int
+    agencies_exposed: int = Field(description="agencies lost by the worst single failure in the province")
+
+
+class SpofRead(BaseModel):
+    province: ProvinceBrief | None
+    total: int = Field(description="single points of failure found, before the limit")
+    items: list[SpofItem] = Field(description="worst first: by agencies, then subscriptions lost")
+    by_province: list[ProvinceSpof]
+
+
+# Redundancy
+class ProvinceRedundancy(BaseModel):
+    province: ProvinceBrief | None
+    agencies: int = Field(description="active agencies of the province")
+    redundant: int = Field(description="served, and no single link cuts them off the core")
+    single_homed: int = Field(description="served, but one link would cut them off")
+    unserved: int = Field(description="equipment registered, none of it connected to the core")
+    no_equipment: int = Field(description="no active device registered at their premises")
+    score: float = Field(ge=0, le=1, description="redundant / agencies")
+
+
+class RedundancyRead(BaseModel):
+    provinces: list[ProvinceRedundancy]
+    total: ProvinceRedundancy
