@@ -34,6 +34,7 @@ def backend_url(backend: str, tmp_path_factory) -> str:
 def engine(request, tmp_path_factory) -> Iterator[Engine]:
     import tslcd.registry.models  # noqa: F401  (tables)
     import tslcd.security.models  # noqa: F401
+    import tslcd.telemetry.models  # noqa: F401
 
     eng = database.configure(backend_url(request.param, tmp_path_factory))
     Base.metadata.drop_all(eng)

@@ -5,6 +5,7 @@ from alembic import context
 from tslcd.core.database import Base, get_engine
 import tslcd.registry.models  # noqa: F401  (registers tables)
 import tslcd.security.models  # noqa: F401
+import tslcd.telemetry.models  # noqa: F401
 
 config = context.config
 connectable = config.attributes.get("connection") or get_engine()

@@ -432,3 +432,14 @@ def recompute_responsibility(*, session: Session, actor: Actor, on: date | None 
     session.expire_all()
     return len(changes)
 
+
+
+def snmp_secret(*, session: Session, credential_id: int) -> dict[str, Any]:
+    """A credential in clear for the poller's own use; never exposed through the API and never logged."""
+    from tslcd.security.secrets import unseal
+
+    cred = session.get(SnmpCredential, credential_id)
+    if cred is None:
+        raise NotFound(f"no SNMP credential {credential_id}")
+    return {"version": cred.version.value, "username": cred.username, "auth_protocol": cred.auth_protocol,
+            "priv_protocol": cred.priv_protocol, **unseal(cred.secret)}
