@@ -5,7 +5,10 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import DateTime, MetaData, create_engine, event
+from typing import Any
+
+import orjson
+from sqlalchemy import DateTime, MetaData, Table, create_engine, event, func, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -55,11 +58,15 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(url, connect_args={"check_same_thread": False}, json_serializer=_json)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, json_serializer=_json)
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 _engine: Engine | None = None
@@ -111,3 +118,37 @@ def session_scope(*, write: bool = True) -> Iterator[Session]:
 def is_postgres(session_or_engine) -> bool:
     bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
     return bind.dialect.name == "postgresql"
+
+
+def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert rows of one shape and return their new ids in row order, on the driver's bulk path.
+
+    Ordered INSERT … RETURNING is sent row by row on SQLite and re-parsed per 1,000 rows by psycopg; drawing
+    the ids first lets the rows go in one executemany (SQLite, where BEGIN IMMEDIATE keeps other writers out
+    meanwhile) or one COPY (PostgreSQL, ids from the table's sequence).
+    """
+    if not rows:
+        return []
+    if is_postgres(session):
+        ids = list(session.scalars(text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
+                                   {"t": table.name, "n": len(rows)}))
+        copy_rows(session, table, [{"id": i, **row} for i, row in zip(ids, rows)])
+    else:
+        top = session.scalar(select(func.max(table.c.id))) or 0
+        ids = list(range(top + 1, top + 1 + len(rows)))
+        session.execute(table.insert(), [{"id": i, **row} for i, row in zip(ids, rows)])
+    return ids
+
+
+def copy_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Write rows of one shape with PostgreSQL's COPY, applying the column defaults and conversions of an INSERT."""
+    dialect = session.get_bind().dialect
+    given = list(rows[0])
+    defaults = {c.key: c.default for c in table.columns if c.key not in given and c.default is not None}
+    names = given + list(defaults)
+    convert = [table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
+    cursor = session.connection().connection.driver_connection.cursor()
+    with cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
+        for row in rows:
+            values = [row[n] for n in given] + [d.arg(None) if d.is_callable else d.arg for d in defaults.values()]
+            copy.write_row([f(v) if f is not None and v is not None else v for f, v in zip(convert, values)])

@@ -21,7 +21,7 @@ class Context:
         self.session = session
         self.on = on or date.today()
         self._units: dict[int, tuple[int | None, UnitKind]] | None = None
-        self._unit_refs: dict[str, int] | None = None
+        self._unit_codes: dict[str, list[tuple[date, date, int]]] | None = None
         self._agreements: list[tuple[int, Tier, int | None, date, date | None]] | None = None
         self._keys: dict[type, dict[str, int]] = {}
         self._interfaces: dict[tuple[str, str], int] | None = None
@@ -35,13 +35,10 @@ class Context:
         rows = self.session.execute(select(AdminUnit.id, AdminUnit.parent_id, AdminUnit.kind, AdminUnit.code,
                                            AdminUnit.valid_from, AdminUnit.valid_to)).all()
         self._units = {r.id: (r.parent_id, r.kind) for r in rows}
-        refs: dict[str, int] = {}
-        # Later-valid units win the bare code; every unit also answers to code@valid_from.
-        for r in sorted(rows, key=lambda r: (r.valid_to or date.max, r.valid_from or date.min)):
-            refs[r.code] = r.id
-            if r.valid_from:
-                refs[f"{r.code}@{r.valid_from.isoformat()}"] = r.id
-        self._unit_refs = refs
+        by_code: dict[str, list[tuple[date, date, int]]] = {}
+        for r in rows:
+            by_code.setdefault(r.code, []).append((r.valid_from or date.min, r.valid_to or date.max, r.id))
+        self._unit_codes = by_code
 
     def province_of_unit(self, unit_id: int | None) -> int | None:
         """The province a unit lies in (itself for a province; None for the central level)."""
@@ -66,11 +63,22 @@ class Context:
             self._load_units()
 
     def unit_ref(self, ref: str) -> int | None:
-        """A unit by code (the current one) or by code@valid_from."""
-        if self._unit_refs is None:
+        """A unit by code: the one in force on the context's date (else the latest), or code@YYYY-MM-DD."""
+        if self._unit_codes is None:
             self._load_units()
-        assert self._unit_refs is not None
-        return self._unit_refs.get(ref)
+        assert self._unit_codes is not None
+        code, _, on_text = ref.partition("@")
+        candidates = self._unit_codes.get(code, [])
+        try:
+            on = date.fromisoformat(on_text) if on_text else self.on
+        except ValueError:
+            return None
+        in_force = [c for c in candidates if c[0] <= on <= c[1]]
+        if in_force:
+            return in_force[0][2]
+        if on_text or not candidates:
+            return None
+        return max(candidates, key=lambda c: (c[1], c[0]))[2]
 
     # Natural keys
     def key_map(self, model: type) -> dict[str, int]:
@@ -139,7 +147,8 @@ class Context:
 
     def preload_for(self, table: str) -> None:
         """Bulk-load what an import of `table` will look up row by row."""
-        self.preload()
+        if table in ("admin_units", "agencies", "sites", "agreements"):
+            self.preload()
         if table == "devices":
             self.preload_sites()
         elif table == "links":

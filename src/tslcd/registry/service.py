@@ -4,10 +4,11 @@ from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Select, and_, func, insert, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from tslcd.core.bulk import ImportReport, Rows, read_rows, write_rows
+from tslcd.core.database import insert_rows
 from tslcd.core.errors import Conflict, DomainValidationError, NotFound, PermissionDenied
 from tslcd.core.listing import paginate
 from tslcd.registry.context import Context
@@ -352,7 +353,7 @@ def _write(*, session: Session, actor: Actor, res: Resource, creates: list, upda
     model, changes = res.model, []
     if creates:
         payload = [row for _, row in creates]
-        ids = session.scalars(insert(model).returning(model.id, sort_by_parameter_order=True), payload).all()
+        ids = insert_rows(session, model.__table__, payload)
         for obj_id, row in zip(ids, payload):
             changes.append(audit.Change("create", model.__tablename__, obj_id, _repr(res, row),
                                         after=_public({"id": obj_id, **row})))

@@ -12,7 +12,7 @@ import orjson
 from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 
-from tslcd.core.database import is_postgres, utcnow
+from tslcd.core.database import copy_rows, is_postgres, utcnow
 from tslcd.core.errors import PermissionDenied
 from tslcd.core.listing import paginate
 from tslcd.security.actor import Actor
@@ -93,7 +93,9 @@ def record_many(*, session: Session, actor: Actor, changes: Iterable[Change]) ->
         row["prev_hash"] = prev
         row["hash"] = prev = _digest(prev, row)
         rows.append(row)
-    if rows:
+    if rows and is_postgres(session):
+        copy_rows(session, AuditRecord.__table__, rows)  # imports append thousands of records at once
+    elif rows:
         session.execute(AuditRecord.__table__.insert(), rows)
     return len(rows)
 
