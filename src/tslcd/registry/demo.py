@@ -264,7 +264,7 @@ class _Network:
         self.rows["devices"].append(row)
         return _Device(name, model)
 
-    def link(self, a: _Device, b: _Device, capacity: int, tier: str) -> str:
+    def link(self, a: _Device, b: _Device, capacity: int, tier: str, status: str = "active") -> str:
         """A circuit from upstream `a` to downstream `b` on the smallest ports that carry its capacity."""
         speed = next(s for s in PORT_SPEEDS if s >= capacity and s in a.model.ports and s in b.model.ports)
         (a_port, a_index), (b_port, b_index) = a.next_port(speed), b.next_port(speed)
@@ -273,7 +273,7 @@ class _Network:
             {"device": b.name, "name": b_port, "if_index": b_index, "speed": speed, "description": f"to {a.name}"}]
         slug = f"{a.name}--{b.name}"
         self.rows["links"].append({"slug": slug, "a_device": a.name, "a_interface": a_port, "b_device": b.name,
-                                   "b_interface": b_port, "capacity": capacity, "tier": tier})
+                                   "b_interface": b_port, "capacity": capacity, "tier": tier, "status": status})
         return slug
 
     def agency(self, code: str, name: str, kind: str, parent: str | None, unit: str, *, premises: _Unit, k: int,
@@ -373,7 +373,10 @@ def _province(net: _Network, province: _Unit, communes: list[_Unit], ordinal: in
               cores: list[_Device], backups: list[_Device]) -> None:
     """A provincial centre with two PEs and two gateways (one to the regional, one to the backup centre), then its
     agencies and communes; `ordinal` (1…34) and `first_commune` (national number of its first commune) fix the
-    addresses, so they do not depend on which provinces are loaded."""
+    addresses, so they do not depend on which provinces are loaded.
+
+    In every sixth province the second gateway's uplink is still planned (the 2025 upgrade is under way), so the
+    first gateway's uplink is a single point of failure there: what impact and spof reports exist to find."""
     pp, place = province.code, f"{province.unit_type.lower()} {province.short_name}"
     infra_mgmt = IPv4Address(f"10.1.{ordinal}.0")
     centre = net.site(f"p{pp}-centre", f"Trung tâm {place}", "provincial_centre", pp, province.lat, province.lon)
@@ -384,7 +387,8 @@ def _province(net: _Network, province: _Unit, communes: list[_Unit], ordinal: in
                            province.lon - 0.01 * i)
         gateway = net.device(f"{gw_site}-r1", gw_site, "gateway_router", "access_1",
                              GATEWAY[(ordinal + i) % len(GATEWAY)], infra_mgmt + 10 + i)
-        net.link(upstream, gateway, 10 * G, "access_1")
+        upgrading = i == 2 and ordinal % 6 == 0
+        net.link(upstream, gateway, 10 * G, "access_1", status="planned" if upgrading else "active")
         for pe in pes:
             net.link(gateway, pe, 10 * G, "access_1")
 
