@@ -4,7 +4,7 @@ from sqlalchemy import func, select
 from tests.factories import build_tiny, csv
 from tslcd.core.bulk import ImportRejected
 from tslcd.registry import service
-from tslcd.registry.models import Device, Link, Site
+from tslcd.registry.models import Agency, Device, Link, Site
 from tslcd.security import audit
 from tslcd.security.models import AuditRecord
 
@@ -81,3 +81,30 @@ def test_json_import_of_a_non_array_is_refused(session, admin):
         service.import_objects(session=session, actor=admin, res=service.resource("operators"), data='{"a": 1}',
                                fmt="json")
     assert "array" in str(caught.value)
+
+
+def test_parents_may_come_later_in_the_same_file(session, admin):
+    build_tiny(session, admin)
+    data = csv("""code,name,kind,parent,unit
+        001.01.02.H01,Phòng Văn thư,people_committee,001.01.01.h01,00004
+        001.01.01.H01,Văn phòng UBND,people_committee,001.01.00.H01,00004
+        001.01.03.H01,Bộ phận một cửa,people_committee,001.01.01.H01,00004""")
+    report = service.import_objects(session=session, actor=admin, res=service.resource("agencies"), data=data,
+                                    fmt="csv")
+    assert report.created == 3
+    parents = dict(session.execute(select(Agency.code, Agency.parent_id)).all())
+    ids = dict(session.execute(select(Agency.code, Agency.id)).all())
+    assert parents["001.01.02.H01"] == ids["001.01.01.H01"] == parents["001.01.03.H01"]
+    assert parents["001.01.01.H01"] == ids["001.01.00.H01"]
+
+
+def test_a_parent_cycle_is_refused(session, admin):
+    build_tiny(session, admin)
+    data = csv("""code,name,kind,parent
+        900.00.00.H01,A,state,901.00.00.H01
+        901.00.00.H01,B,state,900.00.00.H01
+        902.00.00.H01,C,state,""")
+    with pytest.raises(ImportRejected) as caught:
+        service.import_objects(session=session, actor=admin, res=service.resource("agencies"), data=data, fmt="csv")
+    assert [(e.row, e.column) for e in caught.value.report.errors] == [(2, "parent_id"), (3, "parent_id")]
+    assert session.scalar(select(Agency.id).where(Agency.code == "902.00.00.H01")) is None

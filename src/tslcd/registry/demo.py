@@ -454,18 +454,6 @@ def _subscriptions(net: _Network) -> list[dict[str, Any]]:
     return rows
 
 
-def _agency_generations(agencies: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """Top-level agencies, then their children, then theirs (parents are listed before children)."""
-    depth: dict[str, int] = {}
-    generations: list[list[dict[str, Any]]] = []
-    for agency in agencies:
-        level = depth[agency["code"]] = 0 if agency["parent"] is None else depth[agency["parent"]] + 1
-        if level == len(generations):
-            generations.append([])
-        generations[level].append(agency)
-    return generations
-
-
 def is_loaded(*, session: Session) -> bool:
     """Whether the demo network is in the registry (its North regional centre is the marker)."""
     return session.scalar(select(Site.id).where(Site.slug == f"rc-{REGIONS[0].key}")) is not None
@@ -516,9 +504,7 @@ def load_demo(*, session: Session, actor: Actor, provinces: list[str] | None = N
         counts["admin-units"] = sum(n for kind, n in units.items() if kind != "successions")
         counts["admin-unit-successions"] = units["successions"]
     for name, rows in generate_rows(session=session, provinces=provinces).items():
-        # An import resolves parents that exist before it starts, so agencies go in one file per generation.
-        for batch in _agency_generations(rows) if name == "agencies" else [rows]:
-            report = service.import_objects(session=session, actor=actor, res=service.resource(name),
-                                            data=orjson.dumps(batch), fmt="json")
-            counts[name] = counts.get(name, 0) + report.created
+        report = service.import_objects(session=session, actor=actor, res=service.resource(name),
+                                        data=orjson.dumps(rows), fmt="json")
+        counts[name] = report.created
     return counts

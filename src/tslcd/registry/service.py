@@ -12,7 +12,9 @@ from tslcd.core.database import insert_rows
 from tslcd.core.errors import Conflict, DomainValidationError, NotFound, PermissionDenied
 from tslcd.core.listing import paginate
 from tslcd.registry.context import Context
-from tslcd.registry.models import AdminUnit, Agreement, Device, Interface, Link, SnmpCredential, Subscription
+from tslcd.registry.codes import check_agency_code
+from tslcd.registry.models import (AdminUnit, Agency, Agreement, Device, Interface, Link, SnmpCredential,
+                                   Subscription)
 from tslcd.registry.resources import RESOURCES, FieldError, Resource
 from tslcd.security import audit
 from tslcd.security.actor import Actor
@@ -215,8 +217,13 @@ def _export_columns(res: Resource) -> list[str]:
     return ["id", *plain, *[r.column for r in res.refs]]
 
 
-def _resolve(ctx: Context, res: Resource, line: int, raw: dict[str, Any], rows: Rows) -> dict[str, Any] | None:
-    """Turn natural-key columns into ids; None when a reference cannot be resolved."""
+def _resolve(ctx: Context, res: Resource, line: int, raw: dict[str, Any], rows: Rows,
+             in_file: set[str], deferred: dict[int, str]) -> dict[str, Any] | None:
+    """Turn natural-key columns into ids; None when a reference cannot be resolved.
+
+    A reference to a row of the same file (an agency's parent listed above or below it) is deferred: the row is
+    written after the one it names.
+    """
     values = {k: v for k, v in raw.items() if k not in {r.column for r in res.refs}}
     ok = True
     for ref in res.refs:
@@ -230,6 +237,9 @@ def _resolve(ctx: Context, res: Resource, line: int, raw: dict[str, Any], rows: 
         if key is None:
             continue
         found = ctx.unit_ref(str(key)) if ref.model is AdminUnit else ctx.key_map(ref.model).get(str(key))
+        if found is None and ref.model is res.model and _same_file_key(res, key) in in_file:
+            deferred[line] = _same_file_key(res, key)
+            continue
         if found is None:
             rows.add(line, f"no {ref.column.replace('_', ' ')} '{key}'", ref.column)
             ok = False
@@ -262,9 +272,14 @@ def import_objects(*, session: Session, actor: Actor, res: Resource, data: bytes
     seen_ends: dict[int, int] = {}
     existing_keys = _existing_keys(session, res)
     columns = _columns(res)
-    for line, raw in read_rows(data, fmt):
+    parsed = list(read_rows(data, fmt))
+    self_ref = next((r for r in res.refs if r.model is res.model), None)
+    in_file = {_same_file_key(res, raw[res.key[0]]) for _, raw in parsed
+               if self_ref and len(res.key) == 1 and raw.get(res.key[0]) and raw.get("id") is None}
+    deferred: dict[int, str] = {}
+    for line, raw in parsed:
         obj_id = raw.pop("id", None)
-        values = _resolve(ctx, res, line, raw, rows)
+        values = _resolve(ctx, res, line, raw, rows, in_file, deferred)
         if values is None:
             continue
         try:
@@ -307,12 +322,51 @@ def import_objects(*, session: Session, actor: Actor, res: Resource, data: bytes
                                                      rows):
             continue
         row = {k: v for k, v in values.items() if k in columns}
+        if line in deferred:
+            row["_parent_key"] = deferred[line]
         (updates if obj_id is not None else creates).append((line, row))
+    generations = _generations(res, creates, deferred, rows)
     rows.raise_if_any()
-    report = _write(session=session, actor=actor, res=res, creates=creates, updates=updates)
+    report = ImportReport(object_type=res.name)
+    for generation in generations:
+        report.created += _write(session=session, actor=actor, res=res, creates=generation, updates=[]).created
+    report.updated = _write(session=session, actor=actor, res=res, creates=[], updates=updates).updated
     if res.model is Agreement:
         recompute_responsibility(session=session, actor=actor)
     return report
+
+
+def _same_file_key(res: Resource, key: Any) -> str:
+    """A natural key as stored, so that a parent named in another spelling still matches (agency codes)."""
+    if res.model is Agency:
+        try:
+            return check_agency_code(str(key))
+        except ValueError:
+            return str(key)
+    return str(key)
+
+
+def _generations(res: Resource, creates: list[tuple[int, dict[str, Any]]], deferred: dict[int, str],
+                 rows: Rows) -> list[list[tuple[int, dict[str, Any]]]]:
+    """Creates in the order they can be written: rows naming a parent of the same file after that parent."""
+    if not deferred:
+        return [creates]
+    key = res.key[0]
+    target = next(r.target for r in res.refs if r.model is res.model)
+    written: set[str] = set()
+    pending, generations = creates, []
+    while pending:
+        ready = [c for c in pending if c[0] not in deferred or deferred[c[0]] in written]
+        if not ready:
+            for line, _ in pending:
+                rows.add(line, f"parent '{deferred[line]}' is not written before it: the rows form a cycle or "
+                         "name a row that has an error", target)
+            return []
+        generations.append(ready)
+        written |= {str(row[key]) for _, row in ready}
+        ready_lines = {line for line, _ in ready}
+        pending = [c for c in pending if c[0] not in ready_lines]
+    return generations
 
 
 def _existing_keys(session: Session, res: Resource) -> dict[tuple, int]:
@@ -353,6 +407,14 @@ def _write(*, session: Session, actor: Actor, res: Resource, creates: list, upda
     model, changes = res.model, []
     if creates:
         payload = [row for _, row in creates]
+        self_ref = next((r for r in res.refs if r.model is res.model), None)
+        if self_ref is not None and res.key:
+            ids_by_key = Context(session).key_map(model)
+            for row in payload:
+                if row.get(self_ref.target) is None and row.get("_parent_key"):
+                    row[self_ref.target] = ids_by_key[row["_parent_key"]]
+            for row in payload:
+                row.pop("_parent_key", None)
         ids = insert_rows(session, model.__table__, payload)
         for obj_id, row in zip(ids, payload):
             changes.append(audit.Change("create", model.__tablename__, obj_id, _repr(res, row),
