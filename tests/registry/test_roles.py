@@ -74,3 +74,22 @@ def test_every_api_write_is_audited_with_actor_and_request_id(client, session, t
                      headers=make_token(Role.admin)).json()["results"][0]
     assert (log["action"], log["request_id"], log["after"]["code"]) == ("create", "req-42", "telegraph")
     assert log["actor"].startswith("noc-")
+
+
+def test_partner_creates_equipment_only_where_it_is_responsible(client, session, tiny, make_token):
+    from tslcd.registry.models import Site
+
+    h = make_token(Role.partner, operator_id=tiny.vnpt)
+    commune_site = session.scalar(select(Site.id).where(Site.slug == "cn-00004"))
+    r = client.post("/api/v1/devices", json={"name": "sw-2", "site_id": commune_site, "role": "access_switch",
+                                             "tier": "access_2"}, headers=h)
+    assert r.status_code == 201 and r.json()["operator_id"] == tiny.vnpt
+    r = client.post("/api/v1/devices", json={"name": "core-9", "site_id": commune_site, "role": "core_router",
+                                             "tier": "backbone"}, headers=h)
+    assert r.status_code == 403
+
+
+def test_only_admins_change_administrative_units(client, tiny, make_token):
+    body = {"code": "99999", "kind": "commune", "name": "Xã Thử", "parent_id": tiny.province_id}
+    assert client.post("/api/v1/admin-units", json=body, headers=make_token(Role.noc)).status_code == 403
+    assert client.post("/api/v1/admin-units", json=body, headers=make_token(Role.admin)).status_code == 201

@@ -33,20 +33,18 @@ def resource(name: str) -> Resource:
 # Permissions
 def visible(*, actor: Actor, res: Resource, stmt: Select) -> Select:
     """Default deny: rows outside the actor's segments are filtered out of every read."""
-    if actor.sees_everything or res.reference_data and res.scope is None:
+    if actor.sees_everything:
         return stmt
-    if actor.role in (Role.partner, Role.agency) and res.scope is not None:
+    if res.scope is not None and actor.role in (Role.partner, Role.agency):
         return res.scope(stmt, actor)
-    if actor.role in (Role.partner, Role.agency) and res.reference_data:
-        return stmt
-    return stmt.where(False)
+    return stmt if res.reference_data else stmt.where(False)
 
 
 def _check_edit(ctx: Context, actor: Actor, res: Resource, values: dict[str, Any], verb: str) -> None:
+    """Admins and the NOC edit the registry (units: admins only); partners edit their own segments."""
+    if res.model is AdminUnit and actor.role != Role.admin:
+        raise PermissionDenied("administrative units are changed by administrators")
     if actor.edits_everything:
-        if res.model is SnmpCredential or res.model is AdminUnit:
-            if actor.role != Role.admin and res.model is AdminUnit:
-                raise PermissionDenied("administrative units are changed by administrators")
         return
     if actor.role == Role.partner and res.partner_edits:
         operator_id = values.get("operator_id")
