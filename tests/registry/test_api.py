@@ -108,3 +108,17 @@ def test_openapi_documents_filters(client):
     spec = client.get("/openapi.json").json()
     names = {p["name"] for p in spec["paths"]["/api/v1/links"]["get"]["parameters"]}
     assert {"tier", "operator_id", "province_id", "q", "limit", "offset"} <= names
+
+
+def test_filters_by_id_and_by_natural_key(client, session, admin, make_token):
+    t = build_tiny(session, admin)
+    h = make_token(Role.noc)
+    by_id = client.get("/api/v1/links", params={"province_id": str(t.other_province_id)}, headers=h).json()
+    by_code = client.get("/api/v1/links", params={"province": "48"}, headers=h).json()
+    assert [x["slug"] for x in by_id["results"]] == [x["slug"] for x in by_code["results"]] == ["rc1-pe48"]
+    on_site = client.get("/api/v1/devices", params={"site": "pc-01"}, headers=h).json()
+    assert [d["name"] for d in on_site["results"]] == ["pe-1"]
+    r = client.get("/api/v1/devices", params={"site": "nowhere"}, headers=h)
+    assert r.status_code == 422 and r.json()["detail"] == "no site 'nowhere'"
+    r = client.get("/api/v1/devices", params={"site_id": "abc"}, headers=h)
+    assert r.status_code == 422 and r.headers["content-type"] == PROBLEM

@@ -60,6 +60,14 @@ class Resource:
         return tuple(values.get(k) for k in self.key)
 
 
+def key_filters(res: Resource) -> dict[str, Ref]:
+    """Filters naming related objects by natural key (`site=hn-01`, `province=01`) beside the id filters."""
+    refs = {r.column: r for r in res.refs}
+    if "province_id" in res.filters:
+        refs["province"] = Ref("province", "province_id", AdminUnit)
+    return refs
+
+
 # Derived fields
 def _prepare_agency(ctx: Context, v: dict[str, Any]) -> None:
     v["province_id"] = ctx.province_of_unit(v.get("unit_id"))

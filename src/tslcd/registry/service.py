@@ -15,7 +15,7 @@ from tslcd.registry.context import Context
 from tslcd.registry.codes import check_agency_code
 from tslcd.registry.models import (AdminUnit, Agency, Agreement, Device, Interface, Link, SnmpCredential,
                                    Subscription)
-from tslcd.registry.resources import RESOURCES, FieldError, Resource
+from tslcd.registry.resources import RESOURCES, FieldError, Ref, Resource, key_filters
 from tslcd.security import audit
 from tslcd.security.actor import Actor
 from tslcd.security.models import Role
@@ -62,10 +62,18 @@ def list_objects(*, session: Session, actor: Actor, res: Resource, filters: dict
     """One page of visible objects matching the filters."""
     model = res.model
     stmt = visible(actor=actor, res=res, stmt=select(model))
+    ctx = Context(session)
     for param, values in (filters or {}).items():
-        if values:
+        if not values:
+            continue
+        if param in res.filters:
             column = getattr(model, res.filters[param])
-            stmt = stmt.where(column.in_(values) if len(values) > 1 else column == values[0])
+            values = [_typed(param, column, v) for v in values]
+        else:  # a related object named by its natural key: site=hn-01, province=01
+            ref = key_filters(res)[param]
+            column = getattr(model, ref.target)
+            values = [_natural_key_id(ctx, ref, v) for v in values]
+        stmt = stmt.where(column.in_(values) if len(values) > 1 else column == values[0])
     if q:
         stmt = stmt.where(or_(*[getattr(model, c).ilike(f"%{q}%") for c in res.search]))
     if as_of is not None:
@@ -74,6 +82,22 @@ def list_objects(*, session: Session, actor: Actor, res: Resource, filters: dict
         stmt = stmt.where(or_(model.valid_from.is_(None), model.valid_from <= as_of),
                           or_(model.valid_to.is_(None), model.valid_to >= as_of))
     return paginate(session=session, stmt=stmt, limit=limit, offset=offset, order_by=model.id)
+
+
+def _typed(param: str, column: Any, value: Any) -> Any:
+    try:
+        return column.type.python_type(value)
+    except (ValueError, TypeError, NotImplementedError):
+        raise DomainValidationError(f"{param}: '{value}' is not a valid value",
+                                    errors=[{"loc": ["query", param], "msg": f"invalid value '{value}'"}]) from None
+
+
+def _natural_key_id(ctx: Context, ref: Ref, key: str) -> int:
+    found = ctx.unit_ref(key) if ref.model is AdminUnit else ctx.key_map(ref.model).get(key)
+    if found is None:
+        raise DomainValidationError(f"no {ref.column.replace('_', ' ')} '{key}'",
+                                    errors=[{"loc": ["query", ref.column], "msg": f"no {ref.column} '{key}'"}])
+    return found
 
 
 def get_object(*, session: Session, actor: Actor, res: Resource, obj_id: int):

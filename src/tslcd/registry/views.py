@@ -12,7 +12,7 @@ from tslcd.core.config import get_settings
 from tslcd.core.deps import ActorDep, SessionDep
 from tslcd.core.listing import Page
 from tslcd.registry import adminunits, schemas, service
-from tslcd.registry.resources import RESOURCES, Resource
+from tslcd.registry.resources import RESOURCES, Resource, key_filters
 
 router = APIRouter()
 
@@ -26,6 +26,11 @@ def _filters_dependency(res: Resource):
                                                                              "repeat for several values")],
                                 default=None)
               for name, column in res.filters.items()]
+    params += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
+                                 annotation=Annotated[list[str] | None, Query(
+                                     description=f"filter on {ref.target} by {ref.model.__tablename__[:-1]} "
+                                                 "natural key (slug, code or name)")], default=None)
+               for name, ref in key_filters(res).items()]
 
     def dependency(**kwargs: Any) -> dict[str, list[Any]]:
         return {k: v for k, v in kwargs.items() if v}
