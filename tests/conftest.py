@@ -4,7 +4,9 @@ Each test runs in a transaction that is rolled back, so tests never see each oth
 """
 
 import os
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,7 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from tslcd.core import database
-from tslcd.core.database import Base
+from tslcd.core.database import Base, make_engine
 from tslcd.security.actor import Actor
 from tslcd.security.models import Role
 
@@ -44,8 +46,9 @@ def engine(request, tmp_path_factory) -> Iterator[Engine]:
     eng.dispose()
 
 
-@pytest.fixture
-def session(engine: Engine) -> Iterator[Session]:
+@contextmanager
+def rolled_back(engine: Engine) -> Iterator[Session]:
+    """A session whose commits are savepoints inside one transaction that is rolled back at the end."""
     conn = engine.connect()
     trans = conn.begin()
     sess = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
@@ -55,6 +58,49 @@ def session(engine: Engine) -> Iterator[Session]:
         sess.close()
         trans.rollback()
         conn.close()
+
+
+@contextmanager
+def own_database(engine: Engine, tmp_path_factory) -> Iterator[Engine]:
+    """An empty database with the schema on the same backend as `engine`, dropped afterwards.
+
+    Big fixtures live here, so that the shared test database stays small and its tests stay independent.
+    """
+    if engine.dialect.name == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('own') / 'own.db'}"
+        name = None
+    else:
+        name = f"tslcd_own_{uuid.uuid4().hex[:12]}"
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        url = engine.url.set(database=name).render_as_string(hide_password=False)
+    own = make_engine(url)
+    try:
+        Base.metadata.create_all(own)
+        yield own
+    finally:
+        own.dispose()
+        if name is not None:
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql(f'DROP DATABASE "{name}"')
+
+
+@contextmanager
+def rolled_back(engine: Engine) -> Iterator[Session]:
+    conn = engine.connect()
+    trans = conn.begin()
+    try:
+        yield Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    finally:
+        trans.rollback()
+        conn.close()
+
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with rolled_back(engine) as sess:
+        yield sess
 
 
 @pytest.fixture

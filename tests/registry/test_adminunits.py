@@ -4,16 +4,13 @@ The units are loaded once per backend into a database of this module's own; each
 that is rolled back.
 """
 
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from tslcd.core.database import Base, make_engine
 from tslcd.core.errors import Conflict, DomainValidationError
 from tslcd.registry import adminunits, service
 from tslcd.registry.models import AdminUnit, AdminUnitSuccession, UnitKind
@@ -21,43 +18,9 @@ from tslcd.security import audit
 from tslcd.security.actor import SYSTEM
 from tslcd.security.models import AuditRecord
 
+from tests.conftest import own_database, rolled_back
+
 BEFORE, AFTER = date(2025, 6, 30), date(2025, 7, 1)
-
-
-@contextmanager
-def own_database(engine: Engine, tmp_path_factory) -> Iterator[Engine]:
-    """An empty database with the schema on the same backend as `engine`, dropped afterwards.
-
-    Big fixtures live here, so that the shared test database stays small and its tests stay independent.
-    """
-    if engine.dialect.name == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('own') / 'own.db'}"
-        name = None
-    else:
-        name = f"tslcd_own_{uuid.uuid4().hex[:12]}"
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        url = engine.url.set(database=name).render_as_string(hide_password=False)
-    own = make_engine(url)
-    try:
-        Base.metadata.create_all(own)
-        yield own
-    finally:
-        own.dispose()
-        if name is not None:
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.exec_driver_sql(f'DROP DATABASE "{name}"')
-
-
-@contextmanager
-def rolled_back(engine: Engine) -> Iterator[Session]:
-    conn = engine.connect()
-    trans = conn.begin()
-    try:
-        yield Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
-    finally:
-        trans.rollback()
-        conn.close()
 
 
 @pytest.fixture(scope="module")

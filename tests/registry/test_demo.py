@@ -20,7 +20,7 @@ from tslcd.security import audit
 from tslcd.security.actor import SYSTEM
 from tslcd.security.models import AuditRecord
 
-from .test_adminunits import own_database, rolled_back
+from tests.conftest import own_database, rolled_back
 
 PROVINCES = ["12", "48"]  # Lai Châu: 38 communes, access-II by Viettel; Đà Nẵng: 94 communes, by VNPT
 COMMUNES = 38 + 94

@@ -7,7 +7,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from tslcd.core.database import new_session
+from tslcd.core.database import session_scope
 from tslcd.core.errors import NotAuthenticated
 from tslcd.security.actor import Actor
 
@@ -16,15 +16,8 @@ _bearer = HTTPBearer(auto_error=False, description="API token from `tslcd user e
 
 def get_session(request: Request) -> Iterator[Session]:
     """Reads skip SQLite's write lock; writes commit once, at the end of the request."""
-    session = new_session(write=request.method not in ("GET", "HEAD", "OPTIONS"))
-    try:
+    with session_scope(write=request.method not in ("GET", "HEAD", "OPTIONS")) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
