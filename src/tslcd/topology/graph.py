@@ -16,6 +16,11 @@ Every backbone device (at a regional or backup centre) hangs from the virtual ro
 
 Links are kept by edge id, never by "the parent node", because two parallel links are redundancy.
 The graph is kept current from the audit log (see TopologyEngine) instead of being reloaded per query.
+
+The same links are kept in a networkx MultiGraph (device ids as nodes, link ids as keys) for path questions.
+The failure analyses run on the integer arrays instead: networkx's bridges and articulation points refuse
+multigraphs (parallel links) and take 5-10x longer for the whole country (benchmarks/bench_topology.py measures
+both in the same run), and the incremental, local updates above need the DFS arrays themselves.
 """
 
 import gc
@@ -29,6 +34,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from itertools import accumulate
 from typing import Any, NamedTuple
+
+import networkx as nx
 
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy import String, and_, or_, select, type_coerce
@@ -270,6 +277,7 @@ class Network:
         self.edge_link: list[int] = []  # 0 for the root's virtual edges
         self.edge_of_link: dict[int, int] = {}
         self.root_edge_of: dict[int, int] = {}
+        self.graph = nx.MultiGraph()  # active links between active devices, for paths
         self._structure: Structure | None = None
         self._served: Served | None = None
         self.analyses = 0  # full DFS runs, for tests and benchmarks
@@ -391,12 +399,17 @@ class Network:
         self.edge_link.append(link_id)
         self.adj[a].append(edge)
         self.adj[b].append(edge)
+        if link_id:
+            self.graph.add_edge(self.device_of[a], self.device_of[b], key=link_id)
         self._structure = self._served = None
         return edge
 
     def _remove_edge(self, edge: int) -> None:
         self.adj[self.edge_a[edge]].remove(edge)
         self.adj[self.edge_b[edge]].remove(edge)
+        if self.edge_link[edge]:
+            self.graph.remove_edge(self.device_of[self.edge_a[edge]], self.device_of[self.edge_b[edge]],
+                                   key=self.edge_link[edge])
         self._structure = self._served = None
 
     def _sync_link(self, link_id: int) -> None:
@@ -728,25 +741,19 @@ class Network:
 
     def path(self, sources: list[int], targets: list[int]) -> list[tuple[int, int | None]] | None:
         """Fewest-hop path over real links: [(device id, link id that led to it)], None if there is none."""
-        start = [self.node_of[d] for d in sources if d in self.node_of]
-        goal = {self.node_of[d] for d in targets if d in self.node_of}
-        came: dict[int, tuple[int, int]] = {v: (-1, -1) for v in start}
-        queue = deque(start)
-        while queue:
-            v = queue.popleft()
-            if v in goal:
-                hops = []
-                while v >= 0:
-                    prev, edge = came[v]
-                    hops.append((self.device_of[v], self.edge_link[edge] if edge >= 0 else None))
-                    v = prev
-                return hops[::-1]
-            for e in self.adj[v]:
-                w = self.edge_xor[e] ^ v
-                if w != ROOT and w not in came:
-                    came[w] = (v, e)
-                    queue.append(w)
-        return None
+        start = [d for d in sources if d in self.graph]
+        best: list[int] | None = None
+        for target in (t for t in targets if t in self.graph):
+            try:
+                _, nodes = nx.multi_source_dijkstra(self.graph, start, target=target, weight=None)
+            except nx.NetworkXNoPath:
+                continue
+            if best is None or len(nodes) < len(best):
+                best = nodes
+        if best is None:
+            return None
+        # Of parallel links between two hops, name the lowest id, so that answers are stable.
+        return [(best[0], None)] + [(v, min(self.graph[u][v])) for u, v in zip(best, best[1:])]
 
 
 class LocalCore:
