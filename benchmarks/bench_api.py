@@ -1,4 +1,4 @@
-"""GET of a 100-row page of agencies over real HTTP, beside the bare SQL for the same page.
+"""GET of a 100-row page of agencies, and of one link's failure impact, over real HTTP, beside the bare SQL.
 
     python benchmarks/bench_api.py [--db URL] [--requests 300]
 
@@ -71,6 +71,7 @@ def main() -> None:
     engine = get_engine()
     with engine.connect() as conn:
         total = conn.scalar(text("SELECT count(*) FROM agencies"))
+        slugs = [r[0] for r in conn.execute(text("SELECT slug FROM links WHERE status = 'active' ORDER BY id"))]
     rng = random.Random(7)
     offsets = [rng.randrange(0, max(total - 100, 1)) for _ in range(args.requests)]
 
@@ -93,6 +94,10 @@ def main() -> None:
             it = iter(offsets)
             api = timed(lambda: client.get("/api/v1/agencies", params={"limit": 100, "offset": next(it)})
                         .raise_for_status(), args.requests)
+            links = iter(rng.choices(slugs, k=args.requests + 1))
+            client.get("/api/v1/topology/impact", params={"link": next(links)})  # builds the in-memory graph
+            impact = timed(lambda: client.get("/api/v1/topology/impact", params={"link": next(links)})
+                           .raise_for_status(), args.requests)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=20)
@@ -108,6 +113,7 @@ def main() -> None:
     api_s, raw_s = summary(api), summary(raw)
     print(json.dumps({"benchmark": "api_agencies_page", "backend": engine.dialect.name, "agencies": total,
                       "requests": args.requests, "api": api_s, "bare_sql": raw_s,
+                      "impact_one_link_http": summary(impact),
                       "ratio_to_bare_sql": round(api_s["median_ms"] / raw_s["median_ms"], 1),
                       "netbox_devices_page_median_ms": 399,
                       "speedup_vs_netbox": round(399 / api_s["median_ms"], 1),
