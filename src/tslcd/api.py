@@ -22,8 +22,11 @@ def _problem(status: int, type_: str, title: str, detail: str, errors: list | No
 
 
 def create_app() -> FastAPI:
+    from tslcd.core.config import get_settings
     from tslcd.registry.views import router as registry_router
     from tslcd.security.views import router as security_router
+    from tslcd.telemetry import metrics
+    from tslcd.telemetry.views import router as telemetry_router
     from tslcd.topology.views import router as topology_router
 
     app = FastAPI(title="tslcd", version=__version__,
@@ -55,8 +58,10 @@ def create_app() -> FastAPI:
     async def integrity_error(_request: Request, exc: IntegrityError):
         return _problem(409, "/problems/conflict", "Conflict", f"the database refused the change: {exc.orig}")
 
-    for router in (security_router, registry_router, topology_router):
+    for router in (security_router, registry_router, topology_router, telemetry_router):
         app.include_router(router, prefix="/api/v1")
+    if get_settings().metrics_enabled:
+        metrics.install(app)  # /metrics, outside /api/v1 and without a token
 
     @app.get("/", include_in_schema=False)
     def root():

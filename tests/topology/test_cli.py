@@ -42,9 +42,3 @@ def test_path_and_redundancy_tables(run):
     assert "5 chặng" in out and "up-2a" in out
     out = run("redundancy")
     assert "Tổng (total)" in out and "0.17" in out
-
-
-def test_table_aligns_vietnamese_text():
-    decomposed = "Hà Nội".replace("à", "a\u0300")
-    lines = cli.table(["Tên", "n"], [(decomposed, 1), ("Huế", 22)]).splitlines()
-    assert cli._width(lines[2][:lines[2].rindex("1")]) == cli._width(lines[3][:lines[3].index("22")]) == 8

@@ -1,22 +1,32 @@
-"""Measurements of the network: interface rates, their roll-ups, alarms, and the pollers' own health."""
+"""Measurements of the network: interface rates, their roll-ups, alarms, and the pollers' own health.
+
+On PostgreSQL the two measurement tables are partitioned by time (see storage.py), so that retention drops whole
+partitions instead of deleting rows; on SQLite they are plain WITHOUT ROWID tables clustered on their key.
+"""
 
 import enum
 from datetime import datetime
 
-from sqlalchemy import (Boolean, DateTime, Enum, Float, ForeignKey, Index, Integer, String, Text,
+from sqlalchemy import (Boolean, CheckConstraint, DateTime, Enum, Float, ForeignKey, Index, Integer, String, Text,
                         text)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tslcd.core.database import Base
+from tslcd.registry.models import Tier
 
 
 class Rate(Base):
     """Traffic of one interface over one poll interval, in bit/s; a missing value is a gap, never a zero.
 
     No foreign key: written at poller speed (COPY on PostgreSQL, where the table is range-partitioned by day).
+    The time index serves the roll-up job and retention; BRIN on PostgreSQL, since rows arrive in time order.
     """
 
     __tablename__ = "telemetry_rates"
+    __table_args__ = (
+        Index("ix_telemetry_rates_ts", "ts", postgresql_using="brin"),
+        {"postgresql_partition_by": "RANGE (ts)", "sqlite_with_rowid": False},
+    )
 
     interface_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)  # end of the interval
@@ -33,14 +43,21 @@ class RollupPeriod(str, enum.Enum):
 
 
 class Rollup(Base):
-    """Rates of one interface summarised over 5 minutes, an hour or a day; kept longer than the raw rates."""
+    """Rates of one interface summarised over 5 minutes, an hour or a day; kept longer than the raw rates.
+
+    On PostgreSQL partitioned by period, then by month, so each period's retention drops its own months.
+    """
 
     __tablename__ = "telemetry_rollups"
+    __table_args__ = (
+        Index("ix_telemetry_rollups_period_ts", "period", "ts"),
+        {"postgresql_partition_by": "LIST (period)", "sqlite_with_rowid": False},
+    )
 
     period: Mapped[str] = mapped_column(String(2), primary_key=True)
     interface_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)  # start of the bucket
-    samples: Mapped[int] = mapped_column(Integer)
+    samples: Mapped[int] = mapped_column(Integer)  # rates with a value (gaps are not counted)
     in_avg: Mapped[float | None] = mapped_column(Float)
     out_avg: Mapped[float | None] = mapped_column(Float)
     in_max: Mapped[float | None] = mapped_column(Float)
@@ -55,11 +72,25 @@ class AlarmKind(str, enum.Enum):
     device_unreachable = "device_unreachable"
 
 
+def dedup_key(kind: AlarmKind, object_type: str, object_id: int) -> str:
+    """The one active alarm per condition and object: kind:object_type:object_id."""
+    return f"{kind.value}:{object_type}:{object_id}"
+
+
 class Severity(str, enum.Enum):
     info = "info"
     warning = "warning"
     major = "major"
     critical = "critical"
+
+
+class RollupMark(Base):
+    """How far the raw rates have been rolled up; an ingest of late samples moves it back to be recomputed."""
+
+    __tablename__ = "telemetry_rollup_marks"
+
+    period: Mapped[str] = mapped_column(String(2), primary_key=True)
+    done_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Alarm(Base):
@@ -85,7 +116,7 @@ class Alarm(Base):
     device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
     link_id: Mapped[int | None] = mapped_column(ForeignKey("links.id", ondelete="CASCADE"), index=True)
     operator_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id", ondelete="SET NULL"), index=True)
-    province_id: Mapped[int | None] = mapped_column(ForeignKey("admin_units.id", ondelete="SET NULL"))
+    province_id: Mapped[int | None] = mapped_column(ForeignKey("admin_units.id", ondelete="SET NULL"), index=True)
     message: Mapped[str] = mapped_column(Text)
     value: Mapped[float | None] = mapped_column(Float)
     first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -98,12 +129,17 @@ class Threshold(Base):
     """Utilization thresholds for a tier or one link; the most specific one applies (default 60 % / 80 %)."""
 
     __tablename__ = "thresholds"
+    __table_args__ = (CheckConstraint("(tier IS NULL) <> (link_id IS NULL)", name="tier_or_link"),
+                      CheckConstraint("warning_pct > 0 AND warning_pct < critical_pct", name="ordered"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    tier: Mapped[str | None] = mapped_column(String(24))
+    tier: Mapped[Tier | None] = mapped_column(Enum(Tier, native_enum=False, length=24), unique=True)
     link_id: Mapped[int | None] = mapped_column(ForeignKey("links.id", ondelete="CASCADE"), unique=True)
     warning_pct: Mapped[float] = mapped_column(Float, default=60.0)
     critical_pct: Mapped[float] = mapped_column(Float, default=80.0)
+
+    def __str__(self) -> str:
+        return f"tier {self.tier.value}" if self.tier is not None else f"link {self.link_id}"
 
 
 class PollerCycle(Base):

@@ -1,13 +1,13 @@
 """`tslcd topo`: the topology questions from a terminal, as plain-text tables or JSON."""
 
-import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import typer
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from tslcd.core.database import session_scope
+from tslcd.core.text import table
 from tslcd.security.actor import SYSTEM
 from tslcd.topology import schemas, service
 
@@ -15,20 +15,6 @@ app = typer.Typer(help="Cấu trúc mạng: đường đi, ảnh hưởng sự c
                   no_args_is_help=True)
 
 JsonOption = typer.Option(False, "--json", help="print JSON instead of a table")
-
-
-def _width(text: str) -> int:
-    """Terminal columns: combining marks (decomposed Vietnamese tones) take none."""
-    return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
-               for ch in text)
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    cells = [[str(c) for c in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
-    widths = [max(_width(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c + " " * (w - _width(c)) for c, w in zip(row, widths)).rstrip() for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def _ask(question: Callable[[Session], BaseModel], as_json: bool, show: Callable[[BaseModel], str]) -> None:
