@@ -88,3 +88,27 @@ def test_retention_removes_old_data(session, tiny, day):
         assert session.scalar(text(f"SELECT to_regclass('{gone}')")) is None
         assert session.scalar(text(f"SELECT to_regclass('telemetry_rates_p{recent:%Y%m%d}')")) is not None
 
+
+
+def test_coarse_reads_include_rates_not_yet_rolled_up(session, tiny, day):
+    """A month's report right after polling starts must see the first rates, before any roll-up run."""
+    pe1_sw1 = link(session, "pe1-sw1")
+    feed(session, *[sample(pe1_sw1.a_interface_id, day + timedelta(minutes=5 * j), 20 * M, 40 * M)
+                    for j in range(1, 13)])  # the first hour: 10 % in, 20 % out
+    service.rollup(session=session, until=day + timedelta(minutes=32))  # the job has done half an hour
+    feed(session, sample(pe1_sw1.a_interface_id, day + timedelta(hours=2, minutes=5), 100 * M, 180 * M))
+    for resolution in ("5m", "1h", "1d"):
+        figures = utilization.links_utilization(session=session, actor=SYSTEM, start=day - timedelta(days=20),
+                                                end=day + timedelta(days=1), resolution=resolution,
+                                                link_ids=[pe1_sw1.id]).links[0]
+        assert figures.peak_out_pct == 90.0, resolution  # the latest rate, after the mark
+        assert figures.peak_in_pct == 50.0, resolution
+
+
+def test_before_the_first_roll_up_every_rate_counts(session, tiny, day):
+    pe1_sw1 = link(session, "pe1-sw1")
+    feed(session, sample(pe1_sw1.a_interface_id, day + timedelta(minutes=5), 20 * M, 160 * M))
+    figures = utilization.links_utilization(session=session, actor=SYSTEM, start=day - timedelta(days=20),
+                                            end=day + timedelta(days=1), resolution="1h",
+                                            link_ids=[pe1_sw1.id]).links[0]
+    assert figures.peak_out_pct == 80.0

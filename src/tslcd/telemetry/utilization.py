@@ -27,7 +27,9 @@ from tslcd.registry import service as registry
 from tslcd.registry.models import AdminUnit, Link, Status, Tier
 from tslcd.security.actor import Actor
 from tslcd.telemetry import schemas as s
-from tslcd.telemetry.storage import as_utc, db_time, epoch_sql, rate_buckets_select, retention_cutoffs
+from tslcd.telemetry.models import RollupMark, RollupPeriod
+from tslcd.telemetry.storage import (as_utc, db_time, epoch_sql, floor_time, rate_buckets_select,
+                                     retention_cutoffs)
 
 RESOLUTION_SPAN = (("raw", timedelta(days=1)), ("5m", timedelta(days=5)), ("1h", timedelta(days=62)))
 BUCKET_SECONDS = {"raw": 300, "5m": 300, "1h": 3600, "1d": 86400}
@@ -110,10 +112,17 @@ def _read_buckets(session: Session, interface_ids: list[int], start: datetime, e
                f"{rate_buckets_select(postgres, 300, f'ts > :start AND ts <= :end AND {in_ids}')}) AS b "
                "ORDER BY interface_id, bucket")
     else:
-        sql = (f"SELECT interface_id, {epoch_sql(postgres)}, in_avg, out_avg, in_max, out_max "
-               f"FROM telemetry_rollups WHERE period = :period AND ts >= :start AND ts < :end AND {in_ids} "
-               "ORDER BY interface_id, ts")
+        # Roll-ups up to where the roll-up job has got, then the raw rates after it summarised the same way, so
+        # that a report sees traffic from the first poll intervals on, not only after the next roll-up run.
+        seconds = BUCKET_SECONDS[resolution]
+        sql = (f"SELECT interface_id, {epoch_sql(postgres)} AS bucket, in_avg, out_avg, in_max, out_max "
+               f"FROM telemetry_rollups WHERE period = :period AND ts >= :start AND ts < :rolled AND {in_ids} "
+               "UNION ALL SELECT interface_id, bucket, in_avg, out_avg, in_max, out_max FROM ("
+               f"{rate_buckets_select(postgres, seconds, f'ts > :tail AND ts <= :end AND {in_ids}')}) AS t "
+               "ORDER BY 1, 2")
+    rolled = _rolled_up_until(session, resolution, start, end)
     rows = _fetch(session, sql, {"start": db_time(session, start), "end": db_time(session, end),
+                                 "rolled": db_time(session, rolled), "tail": db_time(session, max(start, rolled)),
                                  "period": resolution, "ids": interface_ids if postgres else json.dumps(interface_ids)})
     if not rows:
         return {}
@@ -121,6 +130,24 @@ def _read_buckets(session: Session, interface_ids: list[int], start: datetime, e
     ids, first = np.unique(table[:, 0], return_index=True)
     bounds = [*first[1:], len(table)]
     return {int(iid): table[lo:hi, 1:] for iid, lo, hi in zip(ids, first, bounds)}
+
+
+def _rolled_up_until(session: Session, resolution: s.Resolution, start: datetime, end: datetime) -> datetime:
+    """Where roll-ups of this resolution stop (whole buckets before the job's mark), within the period.
+
+    Before the job's first run every stored rate is still raw (roll-ups, if any, came from elsewhere).
+    """
+    mark = session.get(RollupMark, RollupPeriod.five_minutes.value)
+    if mark is not None:
+        done = as_utc(mark.done_until)
+    else:
+        first = session.scalar(text("SELECT min(ts) FROM telemetry_rates"))
+        if first is None:
+            return end
+        # A rate stamped at a bucket's edge belongs to the bucket it ends.
+        done = as_utc(first if isinstance(first, datetime) else datetime.fromisoformat(first)) - timedelta(
+            microseconds=1)
+    return min(end, max(start, floor_time(done, BUCKET_SECONDS[resolution])))
 
 
 def load_points(session: Session, links: Sequence[LinkRow], start: datetime, end: datetime,
