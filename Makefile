@@ -2,13 +2,17 @@ VENV := .venv
 # Extra pytest arguments, e.g. make test ARGS="-k snmp -x"
 ARGS ?=
 
-.PHONY: run test
+.PHONY: run test demo-poll
 
 run: $(VENV)/.installed
 	$(VENV)/bin/tslcd db upgrade
 	$(VENV)/bin/tslcd demo load --if-empty
 	$(VENV)/bin/tslcd user ensure-admin
 	$(VENV)/bin/tslcd serve --host 127.0.0.1 --port 8000
+
+# After `make run` (in another terminal): poll a local SNMP agent so the demo shows real utilization.
+demo-poll: $(VENV)/.installed
+	scripts/demo-poll.sh
 
 test: $(VENV)/.installed-dev
 	scripts/test.sh $(ARGS)

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Throwaway PostgreSQL, NATS (JetStream) and snmpd for the test suite.
 #   scripts/testenv.sh start DIR   start them, all state in DIR, writes DIR/env
+#   scripts/testenv.sh snmpd DIR   only the SNMP agent (the demo's local agent: make demo-poll)
 #   scripts/testenv.sh stop DIR    kill the PIDs recorded in DIR/*.pid, remove DIR
 set -euo pipefail
 export PATH=$PATH:/usr/sbin:/sbin
 
-usage() { echo "usage: $0 start|stop DIR" >&2; exit 2; }
+usage() { echo "usage: $0 start|snmpd|stop DIR" >&2; exit 2; }
 [[ $# -eq 2 ]] || usage
 cmd=$1
 dir=$(realpath -m "$2")
@@ -32,10 +33,12 @@ wait_for() {
     exit 1
 }
 
-install_missing() {
+install_missing() {  # install_missing [snmp-only]
     local pkgs=() snmpd_was_running=no
-    compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || pkgs+=(postgresql)
-    command -v nats-server >/dev/null || pkgs+=(nats-server)
+    if [[ ${1:-} != snmp-only ]]; then
+        compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || pkgs+=(postgresql)
+        command -v nats-server >/dev/null || pkgs+=(nats-server)
+    fi
     command -v snmpd >/dev/null || pkgs+=(snmpd)
     command -v snmpget >/dev/null || pkgs+=(snmp)
     [[ ${#pkgs[@]} -eq 0 ]] && return
@@ -140,15 +143,24 @@ stop_all() {
     rm -rf "$dir"
 }
 
-case $cmd in
-start)
+prepare() {
     mkdir -p "$dir"
     touch "$dir/.tslcd-testenv"
     chmod 711 "$dir"  # the postgres user must be able to reach $dir/pg
     : >"$dir/env"
+}
+
+case $cmd in
+start)
+    prepare
     install_missing
     start_postgres
     start_nats
+    start_snmpd
+    ;;
+snmpd)
+    prepare
+    install_missing snmp-only
     start_snmpd
     ;;
 stop) stop_all ;;
