@@ -14,7 +14,6 @@ import argparse
 import json
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -27,7 +26,7 @@ from sqlalchemy.orm import Session
 import tslcd.registry.models as rm
 import tslcd.security.models  # noqa: F401  (tables)
 import tslcd.telemetry.models  # noqa: F401
-from tslcd.core.database import Base, make_engine
+from tslcd.core.database import Base, make_engine, scratch_database
 from tslcd.security.actor import SYSTEM
 from tslcd.telemetry import capacity, storage
 from tslcd.telemetry.models import RollupPeriod
@@ -43,16 +42,8 @@ def fresh_database(url: str | None, folder: Path) -> Iterator[str]:
     if url is None:
         yield f"sqlite:///{folder / 'capacity.db'}"
         return
-    server = make_engine(url)
-    name = f"tslcd_bench_{uuid.uuid4().hex[:12]}"
-    with server.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with server.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-        server.dispose()
+    with scratch_database(url) as scratch:
+        yield scratch
 
 
 def build_network(session: Session, links: int) -> list[tuple[int, int]]:

@@ -11,14 +11,12 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 
 import orjson
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from tslcd.core import database
-from tslcd.core.database import Base
+from tslcd.core.database import Base, scratch_database
 from tslcd.registry import service
 from tslcd.security.actor import SYSTEM
 import tslcd.registry.models  # noqa: F401
@@ -89,17 +87,9 @@ def main() -> None:
     rows = directory(args.agencies)
     results = [run(f"sqlite:///{tempfile.mkdtemp(prefix='tslcd-dir-')}/dir.db", rows)]
     if args.postgres:
-        name = f"bench_dir_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f"CREATE DATABASE {name}"))
-        try:
-            results.append(run(make_url(args.postgres).set(database=name).render_as_string(hide_password=False),
-                               rows))
-        finally:
+        with scratch_database(args.postgres) as url:
+            results.append(run(url, rows))
             database.get_engine().dispose()
-            with admin.connect() as conn:
-                conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
     print(json.dumps({"benchmark": "agency_directory", "results": results}))
 
 

@@ -14,7 +14,6 @@ import json
 import sqlite3
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +24,7 @@ from sqlalchemy.orm import Session
 
 import tslcd.registry.models  # noqa: F401  (tables)
 import tslcd.security.models  # noqa: F401
-from tslcd.core.database import Base, make_engine
+from tslcd.core.database import Base, make_engine, scratch_database
 from tslcd.registry.demo import load_demo
 from tslcd.security.actor import SYSTEM
 
@@ -81,16 +80,8 @@ def fresh_database(url: str | None, folder: Path) -> Iterator[str]:
             raise SystemExit(f"{path} exists; the benchmark loads into a new database")
         yield f"sqlite:///{path}"
         return
-    server = make_engine(url)
-    name = f"tslcd_bench_{uuid.uuid4().hex[:12]}"
-    with server.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with server.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-        server.dispose()
+    with scratch_database(url) as scratch:
+        yield scratch
 
 
 def load_national(url: str) -> dict:

@@ -4,7 +4,6 @@ Each test runs in a transaction that is rolled back, so tests never see each oth
 """
 
 import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -14,7 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from tslcd.core import database
-from tslcd.core.database import Base, make_engine
+from tslcd.core.database import Base, make_engine, scratch_database
 from tslcd.security.actor import Actor
 from tslcd.security.models import Role
 
@@ -67,34 +66,22 @@ def own_database(engine: Engine, tmp_path_factory) -> Iterator[Engine]:
     Big fixtures live here, so that the shared test database stays small and its tests stay independent.
     """
     if engine.dialect.name == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('own') / 'own.db'}"
-        name = None
-    else:
-        name = f"tslcd_own_{uuid.uuid4().hex[:12]}"
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        url = engine.url.set(database=name).render_as_string(hide_password=False)
+        with _engine_with_schema(f"sqlite:///{tmp_path_factory.mktemp('own') / 'own.db'}") as own:
+            yield own
+        return
+    with scratch_database(engine.url.render_as_string(hide_password=False)) as url:
+        with _engine_with_schema(url) as own:
+            yield own
+
+
+@contextmanager
+def _engine_with_schema(url: str) -> Iterator[Engine]:
     own = make_engine(url)
     try:
         Base.metadata.create_all(own)
         yield own
     finally:
         own.dispose()
-        if name is not None:
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.exec_driver_sql(f'DROP DATABASE "{name}"')
-
-
-@contextmanager
-def rolled_back(engine: Engine) -> Iterator[Session]:
-    conn = engine.connect()
-    trans = conn.begin()
-    try:
-        yield Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
-    finally:
-        trans.rollback()
-        conn.close()
-
 
 
 @pytest.fixture

@@ -1,15 +1,12 @@
 """The migrations build exactly the schema the models declare, on both backends."""
 
 import os
-import uuid
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from tslcd.core.database import Base, make_engine
+from tslcd.core.database import Base, make_engine, scratch_database
 from tslcd.core.migrate import upgrade
 
 
@@ -23,14 +20,8 @@ def fresh_url(request, tmp_path):
         if os.environ.get("CI"):
             pytest.fail("TSLCD_TEST_POSTGRES_URL is not set: run the suite through `make test`")
         pytest.skip("needs TSLCD_TEST_POSTGRES_URL (make test sets it)")
-    name = f"migr_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
-    admin.dispose()
+    with scratch_database(base) as url:
+        yield url
 
 
 def test_upgrade_matches_models(fresh_url):

@@ -1,10 +1,10 @@
 """Engine, sessions and the declarative base shared by every domain."""
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-
 from typing import Any
 
 import orjson
@@ -152,3 +152,23 @@ def copy_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> Non
         for row in rows:
             values = [row[n] for n in given] + [d.arg(None) if d.is_callable else d.arg for d in defaults.values()]
             copy.write_row([f(v) if f is not None and v is not None else v for f, v in zip(convert, values)])
+
+
+@contextmanager
+def scratch_database(server_url: str) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database on `server_url`'s server, dropped afterwards.
+
+    Tests and benchmarks that need a database of their own (migrations, big fixtures, bulk loads) use it.
+    """
+    from sqlalchemy.engine import make_url
+
+    server = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    name = f"tslcd_scratch_{uuid.uuid4().hex[:12]}"
+    with server.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with server.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+        server.dispose()
