@@ -58,3 +58,9 @@ def test_only_admins_manage_users(client, make_token):
 def test_partner_user_needs_an_operator(client, make_token):
     r = client.post("/api/v1/users", json={"username": "p1", "role": "partner"}, headers=make_token(Role.admin))
     assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["operator_id"]
+
+
+def test_partner_user_must_name_an_existing_operator(client, make_token):
+    r = client.post("/api/v1/users", json={"username": "p2", "role": "partner", "operator_id": 987654},
+                    headers=make_token(Role.admin))
+    assert r.status_code == 422 and r.json()["detail"] == "no operator 987654"

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from tslcd.core.config import get_settings
@@ -34,13 +34,19 @@ def require_admin(actor: Actor) -> None:
         raise PermissionDenied("only administrators manage users")
 
 
-def _check_binding(role: Role, operator_id: int | None, agency_id: int | None) -> None:
+def _check_binding(session: Session, role: Role, operator_id: int | None, agency_id: int | None) -> None:
+    """A partner names an existing operator, an agency user an existing agency (tables of the registry, which
+    builds on this module, hence plain SQL)."""
     if role == Role.partner and operator_id is None:
         raise DomainValidationError("a partner user needs operator_id",
                                     errors=[{"loc": ["operator_id"], "msg": "required for role partner"}])
     if role == Role.agency and agency_id is None:
         raise DomainValidationError("an agency user needs agency_id",
                                     errors=[{"loc": ["agency_id"], "msg": "required for role agency"}])
+    for column, table, label, value in (("operator_id", "operators", "operator", operator_id),
+                                        ("agency_id", "agencies", "agency", agency_id)):
+        if value is not None and session.scalar(text(f"SELECT 1 FROM {table} WHERE id = :id"), {"id": value}) is None:
+            raise DomainValidationError(f"no {label} {value}", errors=[{"loc": [column], "msg": f"no {label} {value}"}])
 
 
 def get_user_by_name(*, session: Session, username: str) -> User:
@@ -53,7 +59,7 @@ def get_user_by_name(*, session: Session, username: str) -> User:
 def create_user(*, session: Session, actor: Actor, user_in: UserCreate) -> User:
     """Create a user; partners are bound to an operator, agency users to an agency."""
     require_admin(actor)
-    _check_binding(user_in.role, user_in.operator_id, user_in.agency_id)
+    _check_binding(session, user_in.role, user_in.operator_id, user_in.agency_id)
     if session.scalar(select(User.id).where(User.username == user_in.username)):
         raise Conflict(f"user '{user_in.username}' already exists")
     user = User(username=user_in.username, full_name=user_in.full_name, role=user_in.role,
@@ -73,7 +79,7 @@ def update_user(*, session: Session, actor: Actor, user: User, user_in: UserUpda
         user.password_hash = _hasher.hash(password)
     for key, value in data.items():
         setattr(user, key, value)
-    _check_binding(user.role, user.operator_id, user.agency_id)
+    _check_binding(session, user.role, user.operator_id, user.agency_id)
     session.flush()
     audit.record(session=session, actor=actor, action="update", obj=user, before=before)
     return user
