@@ -116,7 +116,8 @@ def _check_refs(ctx: Context, res: Resource, values: dict[str, Any]) -> None:
     for ref in res.refs:
         target = values.get(ref.target)
         if target is not None and ctx.session.get(ref.model, target) is None:
-            raise FieldError(ref.target, f"no {ref.model.__tablename__.rstrip('s').replace('_', ' ')} {target}")
+            label = next(r.label for r in RESOURCES.values() if r.model is ref.model)
+            raise FieldError(ref.target, f"no {label} {target}")
 
 
 def _check_unique(session: Session, res: Resource, values: dict[str, Any], own_id: int | None = None) -> None:

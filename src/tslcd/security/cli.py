@@ -22,8 +22,9 @@ def add(username: str, role: Role = typer.Option(..., help="admin, noc, partner,
     from tslcd.security.schemas import UserCreate
 
     with session_scope() as session:
-        operator_id = service.lookup_id(session=session, model=Operator, column="slug", value=operator)
-        agency_id = service.lookup_id(session=session, model=Agency, column="code", value=agency)
+        operator_id = service.lookup_id(session=session, model=Operator, column="slug", value=operator,
+                                        label="operator")
+        agency_id = service.lookup_id(session=session, model=Agency, column="code", value=agency, label="agency")
         user = service.create_user(session=session, actor=SYSTEM, user_in=UserCreate(
             username=username, full_name=full_name, password=password, role=role, operator_id=operator_id,
             agency_id=agency_id))

@@ -148,11 +148,11 @@ def ensure_admin(*, session: Session, username: str = "admin") -> tuple[User, st
 
 
 
-def lookup_id(*, session: Session, model: type, column: str, value: str | None) -> int | None:
+def lookup_id(*, session: Session, model: type, column: str, value: str | None, label: str) -> int | None:
     """The id of the row whose natural key `column` is `value` (None passes through)."""
     if value is None:
         return None
     found = session.scalar(select(model.id).where(getattr(model, column) == value))
     if found is None:
-        raise NotFound(f"no {model.__tablename__.rstrip('s')} '{value}'")
+        raise NotFound(f"no {label} '{value}'")
     return found
