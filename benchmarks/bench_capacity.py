@@ -155,7 +155,7 @@ def run_backend(url: str, links_count: int, days: int) -> dict:
             "rollup_rows_written": rows, "setup_seconds": round(setup, 1), "report_seconds": timings,
             "resolution": report.resolution, "summary": report.summary, "summary_vi": report.summary_vi,
             "forecasts_crossing": sum(1 for f in report.links if f.forecast and f.forecast.status == "crosses"),
-            "bare_sql_aggregate": bare, "meets_target": min(timings) < TARGET_SECONDS}
+            "bare_sql_aggregate": bare, "meets_target": sorted(timings)[1] < TARGET_SECONDS}  # the median
 
 
 def main() -> None:

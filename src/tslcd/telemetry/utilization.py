@@ -90,14 +90,33 @@ class Points:
     out_max: np.ndarray
 
 
-def _fetch(session: Session, sql: str, params: dict) -> list[tuple]:
-    """Plain tuples straight from the driver: building a result row object per bucket would cost more than the
-    query itself when a report reads hundreds of thousands of them. `sql` uses :name placeholders."""
-    cursor = session.connection().connection.driver_connection.cursor()
-    if is_postgres(session):
-        sql = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", sql)
-    cursor.execute(sql, params)
-    return cursor.fetchall()
+COLUMNS = 6  # interface_id, bucket epoch, in_avg, out_avg, in_max, out_max
+
+
+def _fetch_table(session: Session, sql: str, params: dict) -> np.ndarray:
+    """The rows of `sql` (COLUMNS numbers, NULL as NaN) as one float array ordered by interface and bucket.
+
+    A report reads hundreds of thousands of buckets, and Python row objects would cost more than the query: on
+    PostgreSQL each interface's buckets come as float8 arrays in one binary row, which numpy takes as they are.
+    `sql` uses :name placeholders.
+    """
+    if not is_postgres(session):
+        cursor = session.connection().connection.driver_connection.cursor()
+        cursor.execute(sql + " ORDER BY 1, 2", params)
+        return np.array(cursor.fetchall(), dtype=float).reshape(-1, COLUMNS)
+    names = ", ".join(f"c{i}" for i in range(COLUMNS))
+    arrays = ", ".join(f"array_agg(coalesce(CAST(c{i} AS float8), 'NaN') ORDER BY c1)" for i in range(1, COLUMNS))
+    grouped = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s",
+                     f"SELECT c0, {arrays} FROM ({sql}) AS q({names}) GROUP BY c0 ORDER BY c0")
+    cursor = session.connection().connection.driver_connection.cursor(binary=True)
+    cursor.execute(grouped, params)
+    blocks = []
+    for interface_id, *columns in cursor.fetchall():
+        block = np.empty((len(columns[0]), COLUMNS))
+        block[:, 0] = interface_id
+        block[:, 1:] = np.array(columns, dtype=float).T
+        blocks.append(block)
+    return np.concatenate(blocks) if blocks else np.empty((0, COLUMNS))
 
 
 def _read_buckets(session: Session, interface_ids: list[int], start: datetime, end: datetime,
@@ -109,8 +128,7 @@ def _read_buckets(session: Session, interface_ids: list[int], start: datetime, e
     in_ids = "interface_id = ANY(:ids)" if postgres else "interface_id IN (SELECT value FROM json_each(:ids))"
     if resolution == "raw":
         sql = (f"SELECT interface_id, bucket, in_avg, out_avg, in_max, out_max FROM ("
-               f"{rate_buckets_select(postgres, 300, f'ts > :start AND ts <= :end AND {in_ids}')}) AS b "
-               "ORDER BY interface_id, bucket")
+               f"{rate_buckets_select(postgres, 300, f'ts > :start AND ts <= :end AND {in_ids}')}) AS b")
     else:
         # Roll-ups up to where the roll-up job has got, then the raw rates after it summarised the same way, so
         # that a report sees traffic from the first poll intervals on, not only after the next roll-up run.
@@ -118,15 +136,14 @@ def _read_buckets(session: Session, interface_ids: list[int], start: datetime, e
         sql = (f"SELECT interface_id, {epoch_sql(postgres)} AS bucket, in_avg, out_avg, in_max, out_max "
                f"FROM telemetry_rollups WHERE period = :period AND ts >= :start AND ts < :rolled AND {in_ids} "
                "UNION ALL SELECT interface_id, bucket, in_avg, out_avg, in_max, out_max FROM ("
-               f"{rate_buckets_select(postgres, seconds, f'ts > :tail AND ts <= :end AND {in_ids}')}) AS t "
-               "ORDER BY 1, 2")
+               f"{rate_buckets_select(postgres, seconds, f'ts > :tail AND ts <= :end AND {in_ids}')}) AS t")
     rolled = _rolled_up_until(session, resolution, start, end)
-    rows = _fetch(session, sql, {"start": db_time(session, start), "end": db_time(session, end),
-                                 "rolled": db_time(session, rolled), "tail": db_time(session, max(start, rolled)),
-                                 "period": resolution, "ids": interface_ids if postgres else json.dumps(interface_ids)})
-    if not rows:
+    table = _fetch_table(session, sql, {
+        "start": db_time(session, start), "end": db_time(session, end), "rolled": db_time(session, rolled),
+        "tail": db_time(session, max(start, rolled)), "period": resolution,
+        "ids": interface_ids if postgres else json.dumps(interface_ids)})
+    if not len(table):
         return {}
-    table = np.array(rows, dtype=float)
     ids, first = np.unique(table[:, 0], return_index=True)
     bounds = [*first[1:], len(table)]
     return {int(iid): table[lo:hi, 1:] for iid, lo, hi in zip(ids, first, bounds)}
