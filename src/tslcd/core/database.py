@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import DateTime, MetaData, Table, create_engine, event, func, select, text
+from sqlalchemy import MetaData, Table, create_engine, event, func, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from tslcd.core.types import UTCDateTime
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -30,8 +32,8 @@ class Base(DeclarativeBase):
 
 
 class TimestampMixin:
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -108,8 +110,11 @@ def session_scope(*, write: bool = True) -> Iterator[Session]:
     try:
         yield session
         session.commit()
-    except BaseException:
-        session.rollback()
+    except BaseException as exc:
+        if getattr(exc, "keep_writes", False):
+            session.commit()
+        else:
+            session.rollback()
         raise
     finally:
         session.close()

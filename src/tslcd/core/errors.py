@@ -7,6 +7,8 @@ class DomainError(Exception):
     status = 400
     type = "/problems/bad-request"
     title = "Bad request"
+    # The unit of work commits what it wrote before raising (e.g. a failed login is counted and audited).
+    keep_writes = False
 
     def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None, title: str | None = None):
         super().__init__(detail)

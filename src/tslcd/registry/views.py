@@ -9,7 +9,8 @@ from pydantic import BaseModel
 
 from tslcd.core.bulk import ImportReport
 from tslcd.core.config import get_settings
-from tslcd.core.deps import ActorDep, SessionDep
+from tslcd.core.deps import SessionDep
+from tslcd.security.deps import ActorDep
 from tslcd.core.listing import Page
 from tslcd.registry import adminunits, schemas, service
 from tslcd.registry.resources import RESOURCES, Resource, key_filters

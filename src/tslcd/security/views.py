@@ -3,7 +3,8 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from tslcd.core.deps import ActorDep, SessionDep
+from tslcd.core.deps import SessionDep
+from tslcd.security.deps import ActorDep
 from tslcd.core.errors import NotFound
 from tslcd.core.listing import Page
 from tslcd.security import audit, service

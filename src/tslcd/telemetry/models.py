@@ -7,11 +7,12 @@ partitions instead of deleting rows; on SQLite they are plain WITHOUT ROWID tabl
 import enum
 from datetime import datetime
 
-from sqlalchemy import (Boolean, CheckConstraint, DateTime, Enum, Float, ForeignKey, Index, Integer, String, Text,
+from sqlalchemy import (Boolean, CheckConstraint, Enum, Float, ForeignKey, Index, Integer, String, Text,
                         text)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tslcd.core.database import Base
+from tslcd.core.types import UTCDateTime
 from tslcd.registry.models import Tier
 
 
@@ -29,7 +30,7 @@ class Rate(Base):
     )
 
     interface_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)  # end of the interval
+    ts: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)  # end of the interval
     interval_s: Mapped[float] = mapped_column(Float)
     in_bps: Mapped[float | None] = mapped_column(Float)
     out_bps: Mapped[float | None] = mapped_column(Float)
@@ -56,7 +57,7 @@ class Rollup(Base):
 
     period: Mapped[str] = mapped_column(String(2), primary_key=True)
     interface_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)  # start of the bucket
+    ts: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)  # start of the bucket
     samples: Mapped[int] = mapped_column(Integer)  # rates with a value (gaps are not counted)
     in_avg: Mapped[float | None] = mapped_column(Float)
     out_avg: Mapped[float | None] = mapped_column(Float)
@@ -90,7 +91,7 @@ class RollupMark(Base):
     __tablename__ = "telemetry_rollup_marks"
 
     period: Mapped[str] = mapped_column(String(2), primary_key=True)
-    done_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    done_until: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Alarm(Base):
@@ -119,10 +120,10 @@ class Alarm(Base):
     province_id: Mapped[int | None] = mapped_column(ForeignKey("admin_units.id", ondelete="SET NULL"), index=True)
     message: Mapped[str] = mapped_column(Text)
     value: Mapped[float | None] = mapped_column(Float)
-    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime())
     occurrences: Mapped[int] = mapped_column(Integer, default=1)
-    cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Threshold(Base):
@@ -149,7 +150,7 @@ class PollerCycle(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shard: Mapped[str] = mapped_column(String(16), index=True)  # "1/1", "2/4"
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     duration_s: Mapped[float] = mapped_column(Float)
     devices: Mapped[int] = mapped_column(Integer)
     interfaces: Mapped[int] = mapped_column(Integer)

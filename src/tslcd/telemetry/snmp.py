@@ -14,6 +14,7 @@ from gufo.snmp import (Aes128Key, Aes192Key, Aes256Key, DesKey, Md5Key, Sha1Key,
                        Sha512Key, SnmpAuthError, SnmpDecodeError, SnmpEncodeError, SnmpError, SnmpVersion, User)
 from gufo.snmp.aio import SnmpSession
 from gufo.snmp.user import KeyType
+from tslcd.core.net import parse_host_port
 
 DEFAULT_PORT = 161
 # gufo sends the engine time of the agent's last message: the agent refuses it once 150 s old (RFC 3414).
@@ -71,15 +72,8 @@ def _norm(protocol: str | None) -> str:
 
 
 def parse_address(mgmt_address: str) -> tuple[str, int]:
-    """Split "host", "host:port", "[v6]:port" or a bare IPv6 address into (host, port)."""
-    text = mgmt_address.strip()
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") else DEFAULT_PORT
-    if text.count(":") == 1:
-        host, port = text.split(":")
-        return host, int(port)
-    return text, DEFAULT_PORT
+    """Split "host", "host:port", "[v6]:port" or a bare IPv6 address into (host, port); ValueError if malformed."""
+    return parse_host_port(mgmt_address, DEFAULT_PORT)
 
 
 def is_ip(host: str) -> bool:

@@ -12,7 +12,8 @@ from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from tslcd.core.config import get_settings
-from tslcd.core.deps import ActorDep, SessionDep
+from tslcd.core.deps import SessionDep
+from tslcd.security.deps import ActorDep
 from tslcd.core.listing import Page
 from tslcd.registry import service as registry
 from tslcd.registry.models import Tier

@@ -4,7 +4,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from tslcd.core.deps import ActorDep, SessionDep
+from tslcd.core.deps import SessionDep
+from tslcd.security.deps import ActorDep
 from tslcd.topology import schemas, service
 
 router = APIRouter(prefix="/topology", tags=["topology"])
