@@ -1,24 +1,40 @@
-"""The poller end to end against Debian's snmpd serving a 48-port device, beside net-snmp and snmp_exporter.
+"""The poller end to end against Debian's snmpd serving a 48-port device, beside net-snmp and snmp_exporter;
+then a national-size cycle with half the devices dead.
 
     sudo .venv/bin/python benchmarks/bench_poller.py [--devices 1000] [--cycles 5] [--repeats 3] [--sink sqlite]
+        [--national-cycles 6] [--interval 10] [--dead refused|silent] [--only throughput|national]
 
-Set up as in /work/shared/peers/snmp/: its netns-setup.sh creates the namespace `snmpbench` (lo, 23 veth pairs
-and a bridge: 48 interfaces), its snmpd.conf serves them on udp:127.0.0.1:11161; the agent and every poller run
-inside the namespace (`ip netns exec snmpbench`), which is deleted afterwards with every process started here.
-Many devices are simulated by polling that one agent as different targets, as the peers did.
+Set up as in ../shared/peers/snmp/ (found from the project root): its netns-setup.sh creates the namespace
+`snmpbench` (lo, 23 veth pairs and a bridge: 48 interfaces), its snmpd.conf serves them on udp:127.0.0.1:11161;
+the agent and every poller run inside the namespace (`ip netns exec snmpbench`, which needs root), which is
+deleted afterwards with every process started here. Many devices are simulated by polling that one agent as
+different targets, as the peers did.
 
-Measured in the same run, medians of --repeats:
-- ours: `PollerPool` with --workers processes (one GET of 193 varbinds per device), rates computed, every sample
-  written through the storage service into a fresh SQLite file (--sink sqlite) or dropped (--sink null);
-  `ours_mtu` asks 12 interfaces per GET (answers under 1500 bytes); `ours_null_sink` polls and computes rates
-  but drops them (what the write path costs). Poller CPU = worker processes + the writer process.
+Throughput, measured in the same run, medians of --repeats:
+- ours: as in production, the devices registered in a fresh SQLite registry (--devices of 48 interfaces with
+  their ifIndex and speed, a 10 Gbit/s link per pair of ports, a v2c credential): `tslcd poll`'s own cycle
+  (`daemon.run_cycle`: targets from the registry, `PollerPool` with --workers processes, one GET of 193 varbinds
+  per device, rates computed, every sample written and its alarms evaluated through the storage service, the
+  devices' alarms and the cycle's record written at its end). `ours_mtu` asks 12 interfaces per GET (answers
+  under 1500 bytes); `ours_null_sink` polls the same registered devices and computes rates but drops them (what
+  the write path costs). Poller CPU = worker processes + the writer process.
 - snmpbulkget: net-snmp's CLI, one GETBULK (non-repeaters 1, max-repetitions 48) per device, 4 in parallel.
-- snmp_exporter: Debian's prometheus-snmp-exporter with gen_snmp_yml.py's snmp.yml, scraped by wrk with
-  --scrapes concurrent connections (the binary is unpacked from the .deb with apt-get download, so no service is
-  installed or started; wrk is apt-get installed when missing).
+- snmp_exporter: Debian's prometheus-snmp-exporter with the peers' gen_snmp_yml.py's snmp.yml, scraped by wrk
+  with --scrapes concurrent connections (the binary is unpacked from the .deb with apt-get download, so no
+  service is installed or started; wrk is apt-get installed when missing).
 - gufo_get_many / gufo_get_and_getbulk: the request strategies gufo_snmp allows, bare, in one process (no rates,
   no writes): one GET of 193 varbinds against a GET plus four GETBULK column walks per device.
-One interface-poll = in and out octets, ifOperStatus and speed of one interface. Prints one JSON line.
+One interface-poll = in and out octets, ifOperStatus and speed of one interface. Figures under
+`peers_readme` are read from ../shared/peers/snmp/README.md (measured by the peers elsewhere), not in this run.
+
+National cycle: the national demo (`tslcd demo load`: 14,583 devices, 31,376 interfaces, 15,688 links) loaded
+through the import path into a fresh SQLite registry; odd device ids point at the agent, even ones are dead
+(--dead refused: nothing listens on their port, the agent's host answers "port unreachable"; silent: a socket
+that never answers, so each try waits for the timeout). `tslcd poll`'s loop (`run_poller`, --interval, the
+daemon's defaults otherwise) runs --national-cycles cycles; each cycle's whole duration (polling, rates, the
+devices' alarms, its record) is reported beside the interval, with the first cycle's unreachable alarms also
+written one statement per device (the old way) and in one batch, on the same database, rolled back.
+Prints one JSON line.
 """
 
 import argparse
@@ -32,14 +48,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
-PEERS = Path("/work/shared/peers/snmp")
+ROOT = Path(__file__).resolve().parents[1]
+PEERS = (ROOT / ".." / "shared" / "peers" / "snmp").resolve()
 NETNS = "snmpbench"
 AGENT = "127.0.0.1:11161"
 INTERFACES = 48
 EXPORTER_ADDRESS = "127.0.0.1:9116"
+DEAD_PORT = 11162  # nothing listens here (refused), or a socket that never answers (silent)
+NATIONAL_DEVICES = 14_583
 BULK_OIDS = ["1.3.6.1.2.1.1.3", "1.3.6.1.2.1.2.2.1.8", "1.3.6.1.2.1.31.1.1.1.6", "1.3.6.1.2.1.31.1.1.1.10",
              "1.3.6.1.2.1.31.1.1.1.15"]
 
@@ -215,66 +233,274 @@ def measure_exporter(lab: Lab, args, binary: str, max_repetitions: int) -> dict:
     return {"ifpolls_per_s": ifpolls, "cpu_us_per_ifpoll": cpu / (ifpolls * args.exporter_seconds) * 1e6}
 
 
-def inside(args) -> None:
-    """Run in the namespace: a warm-up cycle (sessions, baselines), then the measured cycles back to back."""
-    from tslcd.telemetry.daemon import PollerPool
-    from tslcd.telemetry.poller import DeviceSpec, PollOptions
-    from tslcd.telemetry.snmp import Credential
+def fresh_registry(directory: Path) -> str:
+    """A fresh SQLite database with every table, the process's default from now on."""
+    os.environ["TSLCD_VAR_DIR"] = str(directory)  # keys and checkpoints of this throwaway registry
+    from tslcd.core import database
+    from tslcd.core.database import Base
+    import tslcd.registry.models  # noqa: F401  (tables)
+    import tslcd.security.models  # noqa: F401
+    import tslcd.telemetry.models  # noqa: F401
 
-    cred = Credential("v2c", community="public")
-    specs = [DeviceSpec(d, "127.0.0.1", 11161, cred, tuple((i, d * 100 + i) for i in range(1, INTERFACES + 1)))
-             for d in range(1, args.devices + 1)]
+    url = f"sqlite:///{directory / 'bench.db'}"
+    Base.metadata.create_all(database.configure(url))
+    return url
+
+
+def register_devices(devices: int) -> None:
+    """`devices` devices of 48 ports at the lab's agent, registered as the poller finds them in production:
+    interfaces with their ifIndex and speed, a 10 Gbit/s link joining port i of device 2k-1 to port i of device
+    2k, a v2c credential (sealed as the registry seals it)."""
+    from sqlalchemy import insert
+
+    import tslcd.registry.models as rm
+    from tslcd.core.database import session_scope
+    from tslcd.security.secrets import seal
+
+    with session_scope() as session:
+        session.execute(insert(rm.AdminUnit), [{"id": 1, "code": "01", "kind": rm.UnitKind.province,
+                                                "name": "Hà Nội"}])
+        session.execute(insert(rm.Operator), [{"id": 1, "slug": "cbdtw", "name": "CBĐTW"}])
+        session.execute(insert(rm.Site), [{"id": 1, "slug": "pc-01", "name": "Trung tâm tỉnh", "unit_id": 1,
+                                           "province_id": 1, "kind": rm.SiteKind.provincial_centre}])
+        session.execute(insert(rm.SnmpCredential), [{"id": 1, "name": "bench-v2c", "version": rm.SnmpVersion.v2c,
+                                                     "secret": seal({"community": "public"})}])
+        session.execute(insert(rm.Device), [
+            {"id": d, "name": f"sw-{d}", "site_id": 1, "role": rm.DeviceRole.access_switch, "tier": rm.Tier.access_2,
+             "province_id": 1, "operator_id": 1, "mgmt_address": AGENT, "snmp_credential_id": 1}
+            for d in range(1, devices + 1)])
+        session.execute(insert(rm.Interface), [
+            {"id": (d - 1) * INTERFACES + i, "device_id": d, "name": f"xe-0/0/{i}", "if_index": i, "speed": 10**10}
+            for d in range(1, devices + 1) for i in range(1, INTERFACES + 1)])
+        session.execute(insert(rm.Link), [
+            {"id": (d // 2) * INTERFACES + i, "slug": f"link-{d}-{i}", "a_interface_id": (d - 1) * INTERFACES + i,
+             "b_interface_id": d * INTERFACES + i, "a_device_id": d, "b_device_id": d + 1, "capacity": 10**10,
+             "tier": rm.Tier.access_2, "province_id": 1, "operator_id": 1}
+            for d in range(1, devices, 2) for i in range(1, INTERFACES + 1)])
+
+
+class NullStore:
+    """The registered targets, with samples and the cycle's end dropped: what polling costs without writes."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+
+    def targets(self, shard):
+        return self.store.targets(shard)
+
+    def write_samples(self, batch) -> None:
+        pass
+
+    def finish_cycle(self, **kwargs) -> None:
+        pass
+
+
+def inside(args) -> None:
+    """Run in the namespace: a warm-up cycle (sessions, baselines), then the measured cycles back to back, each as
+    `tslcd poll` runs it (targets read from the registry, samples and alarms written)."""
+    from tslcd.core.database import session_scope
+    from tslcd.telemetry.daemon import PollerPool, ServiceStore, Shard, run_cycle
+    from tslcd.telemetry.poller import PollOptions
+
+    directory = tempfile.TemporaryDirectory(prefix="tslcd-bench-")
+    fresh_registry(Path(directory.name))
+    register_devices(args.devices)
+    store = ServiceStore(session_scope)
+    if args.sink == "null":
+        store = NullStore(store)
+    counted = []
+    write = store.write_samples
+
+    def count(batch) -> None:
+        counted.append(sum(1 for v in batch.in_bps if v == v))  # NaN is a gap
+        write(batch)
+
+    store.write_samples = count
     pool = PollerPool(PollOptions(timeout_s=5, concurrency=args.concurrency,
                                   interfaces_per_request=args.interfaces_per_request), workers=args.workers)
-    directory = tempfile.TemporaryDirectory(prefix="tslcd-bench-")
-    write = sink(args.sink, Path(directory.name))
     try:
-        pool.cycle(specs, write)
+        run_cycle(store, pool, Shard())
+        counted.clear()
         cpu, start = time.process_time(), time.perf_counter()
         ifpolls = worker_cpu = failures = 0
-        counted = []
-
-        def count(batch) -> None:
-            counted.append(sum(1 for v in batch.in_bps if v == v))  # NaN is a gap
-            write(batch)
-
         for _ in range(args.cycles):
-            report = pool.cycle(specs, count)
+            report = run_cycle(store, pool, Shard())
             ifpolls += report.interfaces
             worker_cpu += report.cpu_s
             failures += report.failures
         elapsed = time.perf_counter() - start
         cpu = time.process_time() - cpu + worker_cpu
         rates = sum(counted)
+        with session_scope(write=False) as session:
+            from sqlalchemy import func, select
+
+            from tslcd.telemetry.models import Alarm
+            alarms = dict(session.execute(select(Alarm.kind, func.count()).group_by(Alarm.kind)).all())
     finally:
         pool.close()
         directory.cleanup()
     print(json.dumps({"ifpolls_per_s": ifpolls / elapsed, "cpu_us_per_ifpoll": cpu / ifpolls * 1e6,
-                      "failures": failures, "rates": rates, "ifpolls": ifpolls}))
+                      "failures": failures, "rates": rates, "ifpolls": ifpolls,
+                      "alarms": {k.value: n for k, n in alarms.items()}}))
 
 
-def sink(kind: str, directory: Path):
-    """Where the measured samples go: the storage service into a fresh SQLite file, or nowhere."""
-    if kind == "null":
-        return lambda batch: None
-    from sqlalchemy.orm import Session
+# National cycle
+def measure_national(args) -> dict:
+    cmd = in_netns(sys.executable, __file__, "--inside-national", "--national-cycles", str(args.national_cycles),
+                   "--interval", str(args.interval), "--workers", str(args.workers), "--dead", args.dead,
+                   *(["--national-concurrency", str(args.national_concurrency)] if args.national_concurrency else []))
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
-    from tslcd.core import database
-    from tslcd.core.database import Base
-    from tslcd.telemetry.daemon import ServiceStore
-    import tslcd.registry.models  # noqa: F401  (tables)
-    import tslcd.security.models  # noqa: F401
-    import tslcd.telemetry.models  # noqa: F401
 
-    engine = database.make_engine(f"sqlite:///{directory / 'bench.db'}")
-    Base.metadata.create_all(engine)
+def inside_national(args) -> None:
+    """The national demo, half of it dead, polled by `tslcd poll`'s loop for a few cycles."""
+    import logging
+    import threading
 
-    @contextmanager
-    def sessions():
-        with Session(engine) as session, session.begin():
-            yield session
+    from sqlalchemy import func, select, text
 
-    return ServiceStore(sessions).write_samples
+    import tslcd.registry.models as rm
+    from tslcd.core.database import session_scope
+    from tslcd.registry import demo
+    from tslcd.security.actor import SYSTEM
+    from tslcd.telemetry import alarms, service
+    from tslcd.telemetry.daemon import ServiceStore, Shard, run_poller
+    from tslcd.telemetry.inventory import current_inventory
+    from tslcd.telemetry.models import AlarmKind, PollerCycle
+    from tslcd.telemetry.poller import PollOptions
+    from tslcd.telemetry.schemas import DeviceStatus
+
+    directory = tempfile.TemporaryDirectory(prefix="tslcd-bench-national-")
+    fresh_registry(Path(directory.name))
+    began = time.perf_counter()
+    with session_scope() as session:
+        demo.load_demo(session=session, actor=SYSTEM)
+    load_s = time.perf_counter() - began
+    with session_scope() as session:
+        # Odd ids at the agent, even ids dead; straight SQL (the import path would audit 14,583 edits).
+        session.execute(text("UPDATE devices SET mgmt_address = CASE WHEN id % 2 = 1 THEN :live ELSE :dead END "
+                             "WHERE snmp_credential_id IS NOT NULL"),
+                        {"live": AGENT, "dead": f"127.0.0.1:{DEAD_PORT}"})
+        polled = session.scalar(select(func.count()).select_from(rm.Device).where(
+            rm.Device.snmp_credential_id.is_not(None)))
+        interfaces = session.scalar(select(func.count()).select_from(rm.Interface).where(
+            rm.Interface.if_index.is_not(None)))
+        links = session.scalar(select(func.count()).select_from(rm.Link))
+
+    stop, cycles, first_events = threading.Event(), [], []
+
+    class Measured(ServiceStore):
+        targets_s = 0.0
+
+        def targets(self, shard):
+            began = time.monotonic()
+            try:
+                return super().targets(shard)
+            finally:
+                self.targets_s = time.monotonic() - began
+
+        def finish_cycle(self, *, shard, started_at, started, report) -> None:
+            super().finish_cycle(shard=shard, started_at=started_at, started=started, report=report)
+            cycles.append({"devices": report.devices, "interfaces": report.interfaces, "failures": report.failures,
+                           "backed_off": report.backed_off, "targets_s": round(self.targets_s, 2),
+                           "polling_s": round(report.polling_s, 2), "worker_cpu_s": round(report.cpu_s, 2),
+                           "alarms_s": round(report.alarms_s, 2),
+                           "whole_s": round(time.monotonic() - started, 2)})
+            if not first_events:
+                first_events.extend(e for e in report.events if not e.reachable)
+            if len(cycles) == args.national_cycles:
+                stop.set()
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    options = PollOptions(interval_s=args.interval, stale_after_s=2.5 * args.interval,
+                          **({"concurrency": args.national_concurrency} if args.national_concurrency else {}))
+    run_poller(Measured(session_scope), shard=Shard(), interval_s=args.interval, options=options,
+               workers=args.workers, stop=stop)
+    with session_scope(write=False) as session:
+        recorded = [round(d, 2) for d in session.scalars(select(PollerCycle.duration_s).order_by(PollerCycle.id))]
+        unreachable = session.scalar(select(func.count()).select_from(alarms.Alarm).where(
+            alarms.Alarm.kind == AlarmKind.device_unreachable, alarms.Alarm.cleared_at.is_(None)))
+    # The first cycle's unreachable alarms again, on the same database (rolled back): one statement per device
+    # as finish_cycle did before, then the batch it does now.
+    statuses = [DeviceStatus(e.device_id, False, datetime_of(e.ts), e.reason) for e in first_events]
+    with session_scope(write=False) as session:
+        began = time.perf_counter()
+        inventory = current_inventory(session)
+        for status in statuses:
+            alarms.apply(session, alarms.device_changes(inventory, [status], set()), "poll")
+        per_statement = time.perf_counter() - began
+        session.rollback()
+    with session_scope(write=False) as session:
+        began = time.perf_counter()
+        service.device_statuses(session=session, statuses=statuses)
+        batched = time.perf_counter() - began
+        session.rollback()
+    directory.cleanup()
+    whole = [c["whole_s"] for c in cycles]
+    print(json.dumps({
+        "registry": {"devices_polled": polled, "interfaces_with_ifindex": interfaces, "links": links,
+                     "load_through_import_s": round(load_s, 1)},
+        "interval_s": args.interval, "dead": args.dead, "dead_devices": polled // 2,
+        "cycles": cycles, "poller_cycles_duration_s": recorded, "active_unreachable_alarms": unreachable,
+        "max_cycle_s": max(whole), "inside_interval": max(whole) <= args.interval,
+        "first_cycle_unreachable_writes": {"alarms": len(statuses), "one_statement_each_s": round(per_statement, 2),
+                                           "one_batch_s": round(batched, 2)}}))
+
+
+def datetime_of(epoch: float):
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(epoch, timezone.utc)
+
+
+def peers_readme() -> dict:
+    """The peers' table (../shared/peers/snmp/README.md): measured by them, elsewhere, not in this run."""
+    rows = {}
+    for line in (PEERS / "README.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[1].replace(",", "").isdigit():
+            rows[cells[0]] = {"ifpolls_per_s": int(cells[1].replace(",", "")), "ratio": cells[2],
+                              "cpu_per_ifpoll": cells[3]}
+    return rows
+
+
+BLACKHOLE = ("import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+             f"s.bind(('127.0.0.1', {DEAD_PORT}))\nwhile True: s.recv(65536)")
+
+
+def throughput(lab: Lab, args) -> dict:
+    binary = exporter_binary(lab.workdir)
+    ensure_wrk()
+    runs: dict[str, list[dict]] = {k: [] for k in ("ours", "ours_mtu", "ours_null_sink", "snmpbulkget",
+                                                    "snmp_exporter", "snmp_exporter_mtu", "gufo_get_many",
+                                                    "gufo_get_and_getbulk")}
+    for _ in range(args.repeats):
+        strategies = measure_strategies(args)
+        runs["gufo_get_many"].append(strategies["get_many"])
+        runs["gufo_get_and_getbulk"].append(strategies["get_and_getbulk"])
+        runs["ours"].append(measure_ours(args, 48, args.sink))
+        runs["ours_mtu"].append(measure_ours(args, 12, args.sink))
+        runs["ours_null_sink"].append(measure_ours(args, 48, "null"))
+        runs["snmpbulkget"].append(measure_snmpbulkget(args))
+        runs["snmp_exporter"].append(measure_exporter(lab, args, binary, 50))
+        runs["snmp_exporter_mtu"].append(measure_exporter(lab, args, binary, 12))
+    result = {name: {key: round(statistics.median(r[key] for r in rs), 1) for key in ("ifpolls_per_s",
+                                                                                     "cpu_us_per_ifpoll")}
+              for name, rs in runs.items()}
+    baseline = result["snmpbulkget"]["ifpolls_per_s"]
+    for figures in result.values():
+        figures["ratio"] = round(figures["ifpolls_per_s"] / baseline, 2)
+    for name in ("ours", "ours_mtu", "ours_null_sink"):
+        result[name]["failures"] = max(r["failures"] for r in runs[name])
+        result[name]["rates_per_ifpoll"] = round(min(r["rates"] / r["ifpolls"] for r in runs[name]), 3)
+    result["ours"]["alarms_in_registry"] = runs["ours"][-1]["alarms"]
+    return {"devices": args.devices, "interfaces_per_device": INTERFACES, "workers": args.workers,
+            "concurrency_per_worker": args.concurrency, "sink": args.sink, "repeats": args.repeats,
+            "measured_here": result,
+            "peers_readme": {"source": "../shared/peers/snmp/README.md (peers' figures, not measured in this run)",
+                             "rows": peers_readme()}}
 
 
 def main() -> None:
@@ -289,8 +515,16 @@ def main() -> None:
     parser.add_argument("--exporter-seconds", type=int, default=8)
     parser.add_argument("--bulk-invocations", type=int, default=1200)
     parser.add_argument("--interfaces-per-request", type=int, default=48)
+    parser.add_argument("--national-cycles", type=int, default=6, help="national cycles polled")
+    parser.add_argument("--interval", type=float, default=10.0, help="the national cycles' interval (s)")
+    parser.add_argument("--dead", choices=["refused", "silent"], default="refused",
+                        help="how the dead half fails: port unreachable at once, or no answer until the timeout")
+    parser.add_argument("--national-concurrency", type=int, default=0,
+                        help="devices in flight per worker in the national cycles (0: the daemon's default)")
+    parser.add_argument("--only", choices=["throughput", "national"])
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--inside-strategies", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--inside-national", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inside:
         inside(args)
@@ -298,36 +532,21 @@ def main() -> None:
     if args.inside_strategies:
         inside_strategies(args)
         return
+    if args.inside_national:
+        inside_national(args)
+        return
+    # Other work on the machine shares its cores with the agent and the pollers: say how busy it was.
+    out: dict = {"bench": "poller", "cores": os.cpu_count(), "load_average_1m_at_start": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory(prefix="tslcd-bench-poller-") as tmp, Lab(Path(tmp)) as lab:
-        binary = exporter_binary(lab.workdir)
-        ensure_wrk()
-        runs: dict[str, list[dict]] = {k: [] for k in ("ours", "ours_mtu", "ours_null_sink", "snmpbulkget",
-                                                        "snmp_exporter", "snmp_exporter_mtu", "gufo_get_many",
-                                                        "gufo_get_and_getbulk")}
-        for _ in range(args.repeats):
-            strategies = measure_strategies(args)
-            runs["gufo_get_many"].append(strategies["get_many"])
-            runs["gufo_get_and_getbulk"].append(strategies["get_and_getbulk"])
-            runs["ours"].append(measure_ours(args, 48, args.sink))
-            runs["ours_mtu"].append(measure_ours(args, 12, args.sink))
-            runs["ours_null_sink"].append(measure_ours(args, 48, "null"))
-            runs["snmpbulkget"].append(measure_snmpbulkget(args))
-            runs["snmp_exporter"].append(measure_exporter(lab, args, binary, 50))
-            runs["snmp_exporter_mtu"].append(measure_exporter(lab, args, binary, 12))
-        agent_cpu = process_cpu_s(lab.agent.pid)
-    result = {name: {key: round(statistics.median(r[key] for r in rs), 1) for key in ("ifpolls_per_s",
-                                                                                     "cpu_us_per_ifpoll")}
-              for name, rs in runs.items()}
-    baseline = result["snmpbulkget"]["ifpolls_per_s"]
-    for figures in result.values():
-        figures["ratio"] = round(figures["ifpolls_per_s"] / baseline, 2)
-    for name in ("ours", "ours_mtu", "ours_null_sink"):
-        result[name]["failures"] = max(r["failures"] for r in runs[name])
-        result[name]["rates_per_ifpoll"] = round(min(r["rates"] / r["ifpolls"] for r in runs[name]), 3)
-    print(json.dumps({"bench": "poller", "cores": os.cpu_count(), "devices": args.devices,
-                      "interfaces_per_device": INTERFACES, "workers": args.workers,
-                      "concurrency_per_worker": args.concurrency, "sink": args.sink, "repeats": args.repeats,
-                      "agent_cpu_s": round(agent_cpu, 1), **result}))
+        if args.only != "national":
+            out["throughput"] = throughput(lab, args)
+        if args.only != "throughput":
+            if args.dead == "silent":
+                lab.start(in_netns(sys.executable, "-c", BLACKHOLE))
+            out["national"] = measure_national(args)
+        out["agent_cpu_s"] = round(process_cpu_s(lab.agent.pid), 1)
+    out["load_average_1m_at_end"] = os.getloadavg()[0]
+    print(json.dumps(out, ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ def national_rows(agencies: int, rng: random.Random) -> dict[str, list[tuple]]:
 
     def device(kind: str, province: int | None, role: str, agency: int | None = None) -> int:
         ident = len(devices) + 1
-        sites.append((ident, kind, agency, f"site-{ident}", f"Trạm {ident}"))
+        sites.append((ident, kind, agency, f"site-{ident}"))
         devices.append((ident, ident, "active", province, f"dev-{ident}", role, 1))
         return ident
 
@@ -64,7 +64,7 @@ def national_rows(agencies: int, rng: random.Random) -> dict[str, list[tuple]]:
             communes.append((node, p))
     for a in range(1, agencies + 1):
         commune, p = rng.choice(communes)
-        agency_rows.append((a, f"000.00.{a % 100:02d}.H{a % 1000:03d}", f"Cơ quan {a}", p, "active"))
+        agency_rows.append((a, f"000.00.{a % 100:02d}.H{a % 1000:03d}", p, "active"))
         cpe = device("agency_premises", p, "cpe", agency=a)
         access = link(commune, cpe, "access_2", p)
         if a % 10 == 0:

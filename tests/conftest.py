@@ -84,10 +84,79 @@ def _engine_with_schema(url: str) -> Iterator[Engine]:
         own.dispose()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_lock_order() -> Iterator[None]:
+    """Every audited write takes the audit lock before its first row (item 28): in tests a write that forgets is an
+    error, so a new write path cannot bring the deadlock back."""
+    from tslcd.security import audit
+
+    audit.require_lock(True)
+    yield
+    audit.require_lock(False)
+
+
+@pytest.fixture(autouse=True)
+def _audit_checkpoints(tmp_path_factory) -> Iterator[None]:
+    """Each test has its own audit checkpoint file: its records are rolled back, so its checkpoints must go too."""
+    from tslcd.security import audit
+
+    audit.set_checkpoint_dir(tmp_path_factory.mktemp("audit"))
+    yield
+    audit.set_checkpoint_dir(None)
+
+
+# Secrets never leave: every response a test's client receives, every audit record its session holds and every log
+# record it produced are scanned for password hashes, token hashes and the secrets tests create (by convention they
+# contain "sentinel-": passwords, SNMP communities and keys).
+SECRET_MARKERS = ("$argon2", "sentinel-")
+
+
+def _secrets_of(session: Session) -> set[str]:
+    from sqlalchemy import text
+
+    found = set(session.scalars(text("SELECT token_hash FROM api_tokens")))
+    found |= {h for h in session.scalars(text("SELECT password_hash FROM users")) if h}
+    return found
+
+
+def _leaks(texts, secrets: set[str]) -> list[str]:
+    problems = []
+    for where, text in texts:
+        for marker in (*SECRET_MARKERS, *secrets):
+            if marker and marker in text:
+                problems.append(f"{where} contains {marker[:16]}…: {text[:200]}")
+    return problems
+
+
+@pytest.fixture(autouse=True)
+def _no_secret_leaves(request, caplog) -> Iterator[None]:
+    responses: list[tuple[str, str]] = []
+    request.node.tslcd_responses = responses
+    yield
+    texts = list(responses) + getattr(request.node, "tslcd_audit", [])
+    texts += [(f"log {r.name}", r.getMessage() + (str(r.exc_info[1]) if r.exc_info else "")) for r in caplog.records]
+    problems = _leaks(texts, getattr(request.node, "tslcd_secrets", set()))
+    assert not problems, "a secret left the platform:\n" + "\n".join(problems[:5])
+
+
+def _collect_stored(request, session: Session) -> None:
+    """What the test left in its database, read before it is rolled back: secrets to look for, audit to look in."""
+    from sqlalchemy import text
+
+    try:
+        session.flush()
+        request.node.tslcd_secrets = _secrets_of(session)
+        request.node.tslcd_audit = [(f"audit record {r[0]}", " ".join(str(c) for c in r[1:])) for r in session.execute(
+            text('SELECT id, object_repr, "before", "after", note FROM audit_log'))]
+    except Exception:  # a test that broke its own session on purpose has nothing left to read
+        session.rollback()
+
+
 @pytest.fixture
-def session(engine: Engine) -> Iterator[Session]:
+def session(request, engine: Engine) -> Iterator[Session]:
     with rolled_back(engine) as sess:
         yield sess
+        _collect_stored(request, sess)
 
 
 @pytest.fixture
@@ -96,7 +165,7 @@ def admin() -> Actor:
 
 
 @pytest.fixture
-def client(session: Session) -> Iterator[TestClient]:
+def client(request, session: Session) -> Iterator[TestClient]:
     """The API over the test's session; pass a token with `auth_headers`."""
     from tslcd.api import create_app
     from tslcd.core.deps import get_session
@@ -109,7 +178,14 @@ def client(session: Session) -> Iterator[TestClient]:
 
     app.dependency_overrides[get_session] = _session
     with TestClient(app) as c:
+        c.event_hooks["response"].append(lambda r: _record(request, r))
         yield c
+
+
+def _record(request, response) -> None:
+    response.read()
+    request.node.tslcd_responses.append((f"response to {response.request.method} {response.request.url.path}",
+                                         response.text))
 
 
 @pytest.fixture

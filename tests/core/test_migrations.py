@@ -7,7 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from tslcd.core.database import Base, make_engine, scratch_database
-from tslcd.core.migrate import upgrade
+from tslcd.core.migrate import include_name, upgrade
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -30,6 +30,6 @@ def test_upgrade_matches_models(fresh_url):
         upgrade(connection=conn)
         conn.commit()
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True, "include_name": include_name}), Base.metadata)
     engine.dispose()
     assert diff == []

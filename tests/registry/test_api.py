@@ -67,7 +67,7 @@ def test_bad_agency_code_says_why(client, session, admin, make_token):
     r = client.post("/api/v1/agencies", json={"code": "000.00.00.22G", "name": "Bộ X", "kind": "state"},
                     headers=make_token(Role.noc))
     assert r.status_code == 422 and r.headers["content-type"] == PROBLEM
-    assert "last group '22G' must be 1-3 letters then 1-3 digits" in r.json()["detail"]
+    assert "last group '22G' (level 1, the top-level organisation) must be three characters" in r.json()["detail"]
 
 
 def test_unknown_reference_is_422(client, session, admin, make_token):

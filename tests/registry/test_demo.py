@@ -74,14 +74,14 @@ def test_agency_codes_names_and_parents(db):
         return by_id[agencies[code].parent_id].name
 
     assert agencies["000.00.00.H12"].name == "Ủy ban nhân dân tỉnh Lai Châu"
-    assert agencies["000.00.00.TU48"].name == "Thành ủy Đà Nẵng"
-    assert agencies["000.04.00.MT48"].name == "Thành đoàn Đà Nẵng"
+    assert agencies["000.00.00.T48"].name == "Thành ủy Đà Nẵng"
+    assert agencies["000.04.00.U48"].name == "Thành đoàn Đà Nẵng"
     commune_committees = [a for a in agencies.values() if a.kind.value == "people_committee" and a.unit_id
-                          and a.code.split(".")[2] != "00"]
+                          and a.code.split(".")[0] != "000"]
     assert len(commune_committees) == COMMUNES
     assert {parent(a.code) for a in commune_committees} == {"Ủy ban nhân dân tỉnh Lai Châu",
                                                            "Ủy ban nhân dân thành phố Đà Nẵng"}
-    assert parent("000.00.001.TU12") == "Tỉnh ủy Lai Châu"
+    assert parent("001.00.00.T12") == "Tỉnh ủy Lai Châu"
     assert parent("000.02.00.H48") == "Ủy ban nhân dân thành phố Đà Nẵng"
     assert parent("000.12.00.TA1") == "Tòa án nhân dân tối cao"
     hoang_sa = db.scalars(select(Agency).join(AdminUnit, AdminUnit.id == Agency.unit_id)

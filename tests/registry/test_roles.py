@@ -31,7 +31,7 @@ def test_partner_edits_its_links_only(client, session, tiny, make_token):
     assert client.patch(f"/api/v1/links/{own}", json={"capacity": "200M"}, headers=h).status_code == 200
     assert client.patch(f"/api/v1/links/{other}", json={"capacity": "1G"}, headers=h).status_code == 404
     r = client.patch(f"/api/v1/links/{own}", json={"operator_id": tiny.viettel}, headers=h)
-    assert r.status_code == 403 and "not in a segment" in r.json()["detail"]
+    assert r.status_code == 403 and "follows the agreements" in r.json()["detail"]
     r = client.post("/api/v1/sites", json={"slug": "x", "name": "x", "kind": "gateway"}, headers=h)
     assert r.status_code == 403
 

@@ -11,6 +11,7 @@ from tslcd.telemetry.storage import as_utc
 
 
 def _alarms(session, kind=None):
+    session.expire_all()  # alarms are written with bulk statements: read them afresh
     stmt = select(Alarm).order_by(Alarm.id)
     if kind is not None:
         stmt = stmt.where(Alarm.kind == kind)
@@ -31,7 +32,7 @@ def test_thresholds_raise_repeat_escalate_and_clear(session, tiny, day):
     warning, critical = _alarms(session)
     assert _state(warning) == (AlarmKind.utilization_warning, Severity.warning, 2, False)
     assert _state(critical) == (AlarmKind.utilization_critical, Severity.critical, 1, False)
-    assert warning.dedup_key == f"utilization_warning:links:{pe1_sw1.id}"
+    assert warning.dedup_key == f"utilization_warning:links:{pe1_sw1.id}:a_to_b"
     assert (warning.value, as_utc(warning.first_seen), as_utc(warning.last_seen)) == \
         (70.0, t + timedelta(minutes=5), t + timedelta(minutes=10))
     assert as_utc(warning.cleared_at) == t + timedelta(minutes=15)  # replaced by the critical alarm
@@ -103,3 +104,72 @@ def test_device_unreachable_is_raised_repeated_and_cleared(session, tiny, day):
     service.device_reachable(session=session, device_id=pe1.id, ts=day + timedelta(minutes=10))
     session.refresh(alarm)
     assert as_utc(alarm.cleared_at) == day + timedelta(minutes=10)
+
+
+def test_utilization_is_alarmed_per_direction(session, tiny, day):
+    """70 % one way next to 90 % the other: a warning for one direction and a critical for the other."""
+    pe1_sw1 = link(session, "pe1-sw1")  # 200 Mb/s from pe-1 (a) to sw-1 (b)
+    t = day + timedelta(hours=9)
+    result = feed(session, sample(pe1_sw1.a_interface_id, t, in_bps=140 * M, out_bps=180 * M))
+    assert result.alarms_raised == 2
+    by_key = {a.dedup_key: a for a in _alarms(session)}
+    assert {k: (a.kind, a.value) for k, a in by_key.items()} == {
+        f"utilization_critical:links:{pe1_sw1.id}:a_to_b": (AlarmKind.utilization_critical, 90.0),
+        f"utilization_warning:links:{pe1_sw1.id}:b_to_a": (AlarmKind.utilization_warning, 70.0)}
+    assert by_key[f"utilization_warning:links:{pe1_sw1.id}:b_to_a"].message == (
+        "Tuyến pe1-sw1: lưu lượng sw-1 → pe-1 140 Mb/s, bằng 70,0 % dung lượng 200 Mb/s, vượt ngưỡng 60 %")
+    feed(session, sample(pe1_sw1.a_interface_id, t + timedelta(minutes=5), in_bps=140 * M, out_bps=180 * M))
+    # a->b falls back to 50 %, b->a rises to 85 %: one clear, one escalation; a gap leaves a direction alone.
+    feed(session, sample(pe1_sw1.a_interface_id, t + timedelta(minutes=10), in_bps=170 * M, out_bps=100 * M))
+    feed(session, sample(pe1_sw1.a_interface_id, t + timedelta(minutes=15), in_bps=None, out_bps=100 * M))
+    active = {a.dedup_key: a.occurrences for a in _alarms(session) if a.cleared_at is None}
+    assert active == {f"utilization_critical:links:{pe1_sw1.id}:b_to_a": 1}
+    assert [a.occurrences for a in _alarms(session)][:2] == [2, 2]
+
+
+def test_saturated_if_speed_is_a_lower_bound_not_a_mismatch(session, tiny, day):
+    """ifSpeed 4,294,967,295 (a Gauge32 at its top) means "4.29 Gbit/s or more": no mismatch against 10 Gbit/s,
+    a mismatch against 1 Gbit/s."""
+    rc1_pe1, pe1_cpeb = link(session, "rc1-pe1"), link(session, "pe1-cpeb-1")  # 10G, 1G
+    t = day + timedelta(hours=9)
+    feed(session, sample(rc1_pe1.b_interface_id, t, speed=2**32 - 1), sample(pe1_cpeb.a_interface_id, t,
+                                                                             speed=2**32 - 1))
+    (alarm,) = _alarms(session)
+    assert (alarm.kind, alarm.object_id) == (AlarmKind.speed_mismatch, pe1_cpeb.a_interface_id)
+    assert alarm.message == ("Cổng Gi0/0/2 trên pe-1 báo tốc độ từ 4,29 Gb/s trở lên, khác dung lượng 1 Gb/s của "
+                             "tuyến pe1-cpeb-1")
+
+
+def test_narrow_counter_alarm_is_raised_once_and_cleared(session, tiny, day):
+    rc1_pe1 = link(session, "rc1-pe1")
+    iid, t = rc1_pe1.b_interface_id, day + timedelta(hours=9)
+    for minutes in (0, 1, 2):
+        blind = sample(iid, t + timedelta(minutes=minutes), None, None, speed=2**32 - 1, interval=0.0)
+        blind.blind_bps, blind.blind_s = 10 * G, 15.0
+        feed(session, blind)
+    (alarm,) = _alarms(session)
+    assert (alarm.kind, alarm.severity, alarm.object_type, alarm.object_id, alarm.occurrences, alarm.link_id) == \
+        (AlarmKind.counter_too_narrow, Severity.warning, "interfaces", iid, 3, rc1_pe1.id)
+    assert alarm.message.endswith("32-bit counters cannot measure 10 Gbit/s at a 15 s interval")
+    assert alarm.message.startswith("Cổng Te0/0/0 trên pe-1: bộ đếm 32 bit không đo được 10 Gb/s với chu kỳ 15 s")
+    pushed = sample(iid, t + timedelta(minutes=3), 1 * G, 1 * G)  # not judged: changes nothing
+    feed(session, pushed)
+    assert _alarms(session)[0].cleared_at is None
+    measured = sample(iid, t + timedelta(minutes=4), 1 * G, 1 * G)
+    measured.blind_bps = 0
+    assert feed(session, measured).alarms_cleared == 1
+
+
+def test_a_cycle_of_device_statuses_is_one_batch(session, tiny, day):
+    from tslcd.telemetry.schemas import DeviceStatus
+
+    devices = dict(session.execute(select(Device.name, Device.id)).all())
+    statuses = [DeviceStatus(devices[name], False, day, "no answer after 2 tries of 2 s") for name in devices]
+    assert service.device_statuses(session=session, statuses=statuses) == (len(devices), 0)
+    assert service.device_statuses(session=session, statuses=statuses) == (0, 0)  # repeated
+    back = [DeviceStatus(devices["pe-1"], True, day + timedelta(minutes=1)),
+            DeviceStatus(devices["sw-1"], True, day + timedelta(minutes=1)),
+            DeviceStatus(999_999, False, day, "deleted meanwhile")]
+    assert service.device_statuses(session=session, statuses=back) == (0, 2)
+    states = {a.object_id: (a.occurrences, a.cleared_at is None) for a in _alarms(session)}
+    assert states == {i: (2, name not in ("pe-1", "sw-1")) for name, i in devices.items()}

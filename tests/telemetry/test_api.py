@@ -1,5 +1,6 @@
 """Telemetry over HTTP: role scoping, pushed samples, the capacity report, thresholds, /metrics."""
 
+import re
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
@@ -154,3 +155,90 @@ def test_series_and_utilization_endpoints(client, session, tiny, make_token, day
         [("01", 1, 0, None)]
     r = client.get(f"{API}/links/{pe1_sw1.id}/series", params={"from": "yesterday"}, headers=h)
     assert r.status_code == 422 and r.json()["errors"] == [{"loc": ["from"], "msg": "not a date or time"}]
+
+
+TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+OFFSET = re.compile(r"(Z|[+-]\d{2}:\d{2})$")
+
+
+def _times(value, path=""):
+    """Every (path, text) in a JSON document that reads as a time of day."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _times(v, f"{path}.{k}")
+    elif isinstance(value, list):
+        for v in value:
+            yield from _times(v, f"{path}[]")
+    elif isinstance(value, str) and TIME.match(value):
+        yield path, value
+
+
+def test_every_time_in_every_telemetry_response_carries_its_offset(client, session, tiny, make_token, day):
+    """Issue 11 item 20: alarms' times, series points, periods and poller cycles, read through the ORM or raw
+    SQL, on both backends: each with its UTC offset."""
+    h = make_token(Role.noc)  # audited: before any other write of the transaction
+    t = _busy(session, day, "rc1-pe1", "pe1-sw1")
+    pe1_sw1 = link(session, "pe1-sw1")
+    feed(session, sample(pe1_sw1.a_interface_id, t + timedelta(minutes=5), 0, 0))  # clears: cleared_at
+    service.rollup(session=session, until=t + timedelta(hours=2))
+    service.record_cycle(session=session, shard="1/1", started_at=t, duration_s=1.5, devices=6, interfaces=13,
+                         failures=0)
+    period = {"from": str(day.date()), "to": str(day.date())}
+    week = {"from": str((day - timedelta(days=3)).date()), "to": str(day.date())}
+    urls = [("/alarms", {}), (f"/links/{pe1_sw1.id}/series", period), (f"/links/{pe1_sw1.id}/series", week),
+            (f"/interfaces/{pe1_sw1.a_interface_id}/series", period), (f"/links/{pe1_sw1.id}/utilization", period),
+            ("/utilization/links", period), ("/utilization/provinces", period), ("/reports/capacity", period),
+            ("/poller-cycles", {}), ("/thresholds", {})]
+    seen = set()
+    for url, params in urls:
+        r = client.get(f"{API}{url}", params=params, headers=h)
+        assert r.status_code == 200, (url, r.text)
+        for path, text in _times(r.json()):
+            assert OFFSET.search(text), (url, path, text)
+            seen.add(path.split(".")[-1])
+    assert {"first_seen", "last_seen", "cleared_at", "ts", "start", "end", "started_at"} <= seen
+
+
+def test_capacity_report_lists_a_page_of_links_with_data_and_counts_the_rest(client, session, tiny, make_token,
+                                                                             day):
+    """Issue 11 item 22: with no data every link was listed; now only those with data, a page at a time."""
+    h = make_token(Role.noc)
+    empty = client.get(f"{API}/reports/capacity", headers=h).json()
+    assert empty["links"] == {"count": 0, "limit": 100, "offset": 0, "without_data": 6, "results": []}
+    _busy(session, day, "rc1-pe1", "pe1-sw1", "sw1-cpea")
+    params = {"from": str(day.date()), "to": str(day.date()), "limit": 2}
+    table = client.get(f"{API}/reports/capacity", params=params, headers=h).json()["links"]
+    assert (table["count"], table["without_data"], len(table["results"])) == (3, 3, 2)
+    rest = client.get(f"{API}/reports/capacity", params={**params, "offset": 2}, headers=h).json()["links"]
+    slugs = {f["link"]["slug"] for f in table["results"] + rest["results"]}
+    assert slugs == {"rc1-pe1", "pe1-sw1", "sw1-cpea"}
+    r = client.get(f"{API}/reports/capacity", params={**params, "format": "csv", "table": "links"}, headers=h)
+    assert len(r.text.splitlines()) == 1 + 2
+    assert (r.headers["x-total-count"], r.headers["x-links-without-data"]) == ("3", "3")
+    r = client.get(f"{API}/reports/capacity", params={**params, "limit": 0}, headers=h)
+    assert r.status_code == 422 and r.headers["content-type"] == PROBLEM
+
+
+def test_the_capacity_reports_default_period_is_what_its_docs_say(client, session, tiny, make_token):
+    """Issue 11 item 22: `from` was documented as "an hour before `to`" but was 30 days before it."""
+    spec = client.get("/openapi.json").json()["paths"]
+    described = {p["name"]: p.get("description", "") for p in spec[f"{API}/reports/capacity"]["get"]["parameters"]}
+    assert described["from"] == "date or time; default: 30 days before `to`"
+    series = {p["name"]: p.get("description", "") for p in spec[f"{API}/links/{{link_id}}/series"]["get"]["parameters"]}
+    assert series["from"] == "date or time; default: an hour before `to`"
+    report = client.get(f"{API}/reports/capacity", params={"to": "2026-01-31"}, headers=make_token(Role.noc)).json()
+    assert (report["start"], report["end"]) == ("2026-01-02T00:00:00Z", "2026-02-01T00:00:00Z")
+    series = client.get(f"{API}/links/{link(session, 'pe1-sw1').id}/series", params={"to": "2026-01-31T12:00:00Z"},
+                        headers=make_token(Role.noc)).json()
+    assert (series["start"], series["end"]) == ("2026-01-31T11:00:00Z", "2026-01-31T12:00:00Z")
+
+
+def test_poller_cycles_are_readable_by_the_noc_only(client, session, tiny, make_token):
+    noc, partner = make_token(Role.noc), make_token(Role.partner, operator_id=tiny.vnpt)
+    now = datetime.now(timezone.utc)
+    for minutes, failures in ((2, 3), (1, 0)):
+        service.record_cycle(session=session, shard="1/2", started_at=now - timedelta(minutes=minutes),
+                             duration_s=9.5, devices=7000, interfaces=20000, failures=failures)
+    page = client.get(f"{API}/poller-cycles", params={"shard": "1/2"}, headers=noc).json()
+    assert page["count"] == 2 and [c["failures"] for c in page["results"]] == [0, 3]
+    assert client.get(f"{API}/poller-cycles", headers=partner).status_code == 403

@@ -8,6 +8,7 @@ import statsmodels.api as sm
 from sqlalchemy import select
 
 from tests.factories import csv
+from tslcd.core.errors import DomainValidationError
 from tslcd.registry import schemas as rs
 from tslcd.registry import service as registry
 from tslcd.registry.models import Link, UnitKind
@@ -101,7 +102,9 @@ def test_peak_basis_classes_by_peaks(session, measured, first_day):
 
 
 def test_forecasts(session, measured, uplinks, first_day):
-    forecasts = {f.link.slug: f.forecast for f in _report(session, first_day).links}
+    report = _report(session, first_day)
+    forecasts = {f.link.slug: f.forecast for f in report.links.results}
+    assert (report.crossing_count, [f.link.slug for f in report.crossing]) == (1, ["up-48"])
     rising = forecasts["up-48"]
     assert (rising.status, rising.crossing_date, rising.slope_pct_per_day) == \
         ("crosses", (first_day + timedelta(days=40)).date(), 1.0)
@@ -119,6 +122,24 @@ def test_report_as_csv(session, measured, first_day):
     assert lines[1].startswith("79,Thành phố Hồ Chí Minh,over,1,1,10000000000,")
     links = capacity.report_csv(_report(session, first_day), "links").decode().splitlines()
     assert links[1].startswith("up-79,access_1,") and ",already_over,," in links[1]
+
+
+def test_links_without_data_are_counted_not_listed(session, uplinks, first_day):
+    """Issue 11 item 22: with no data the report listed every link (4.8 MB for 15,683 links)."""
+    report = _report(session, first_day)
+    assert (report.links.count, report.links.without_data, report.links.results) == (0, 4, [])
+    assert (report.top_links, report.crossing, report.crossing_count) == ([], [], 0)
+    assert capacity.report_csv(report, "links").decode().splitlines() == [",".join(capacity.LINK_COLUMNS)]
+
+
+def test_the_link_table_is_paginated_busiest_first(session, measured, first_day):
+    pages = [_report(session, first_day, limit=3, offset=offset).links for offset in (0, 3)]
+    assert [(p.count, p.limit, p.offset, p.without_data) for p in pages] == [(4, 3, 0, 0), (4, 3, 3, 0)]
+    assert [[f.link.slug for f in p.results] for p in pages] == [["up-79", "up-01a", "up-48"], ["up-01b"]]
+    lines = capacity.report_csv(_report(session, first_day, limit=2, offset=1), "links").decode().splitlines()
+    assert [line.split(",")[0] for line in lines[1:]] == ["up-01a", "up-48"]
+    with pytest.raises(DomainValidationError):
+        _report(session, first_day, limit=0)
 
 
 def test_robust_trends_match_statsmodels_rlm():

@@ -62,3 +62,14 @@ def test_report_capacity_in_three_formats(run, session, tiny, day):
     assert report["provinces"]["between"][0]["p95_pct"] == 70.0
     csv_out = run(*args, "--format", "csv").output.splitlines()
     assert csv_out[1].startswith("01,Thành phố Hà Nội,between,1,1,10000000000,")
+
+
+def test_report_capacity_help_gives_the_default_period_and_bounds_the_links(run, session, tiny, day):
+    help_text = " ".join(run("report", "capacity", "--help").output.split())
+    assert "default: 30 days before --to" in help_text and "--limit" in help_text
+    feed(session, sample(link(session, "rc1-pe1").a_interface_id, day + timedelta(hours=1), 0, 7e9))
+    args = ["report", "capacity", "--from", str(day.date()), "--to", str(day.date())]
+    assert "1 tuyến có số liệu, 5 tuyến chưa có số liệu" in run(*args).output
+    report = json.loads(run(*args, "--format", "json", "--limit", "1").output)
+    assert (report["links"]["count"], report["links"]["without_data"], len(report["links"]["results"])) == (1, 5, 1)
+    assert run(*args, "--limit", "0").exit_code != 0

@@ -1,14 +1,18 @@
 """The daemon's worker processes and cycle loop, against the simulated agent and a fake store."""
 
+import logging
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.factories import build_tiny
@@ -16,7 +20,7 @@ from tests.telemetry.snmpsim.agent import SimAgent, SimDevice, SimInterface
 from tests.telemetry.test_poller_storage import point
 from tslcd.core import database
 from tslcd.core.database import Base
-from tslcd.telemetry.daemon import PollerPool, Shard, run_poller
+from tslcd.telemetry.daemon import PollerPool, Shard, Targets, run_poller
 from tslcd.telemetry.models import PollerCycle, Rate
 from tslcd.telemetry.poller import CycleReport, DeviceSpec, PollOptions, RateBatch
 from tslcd.telemetry.snmp import Credential
@@ -30,22 +34,24 @@ def sim_devices(count: int) -> list[SimDevice]:
 
 def specs_for(agent: SimAgent) -> list[DeviceSpec]:
     return [DeviceSpec(n, "127.0.0.1", agent.port, Credential("v2c", community=d.community),
-                       tuple((i, n * 100 + i) for i in (1, 2, 3))) for n, d in enumerate(agent.devices, start=1)]
+                       tuple((i, n * 100 + i) for i in (1, 2, 3)), name=d.community)
+            for n, d in enumerate(agent.devices, start=1)]
 
 
 class FakeStore:
-    def __init__(self, specs: list[DeviceSpec], stop: threading.Event | None = None) -> None:
-        self.specs, self.stop = specs, stop
+    def __init__(self, specs: list[DeviceSpec], stop: threading.Event | None = None,
+                 unusable: list[tuple[str, str]] = ()) -> None:
+        self.specs, self.stop, self.unusable = specs, stop, list(unusable)
         self.rows: list[tuple] = []
         self.cycles: list[dict] = []
 
-    def targets(self, shard: Shard) -> list[DeviceSpec]:
-        return [s for s in self.specs if s.device_id % shard.count == shard.index - 1]
+    def targets(self, shard: Shard) -> Targets:
+        return Targets([s for s in self.specs if s.device_id % shard.count == shard.index - 1], self.unusable)
 
     def write_samples(self, batch: RateBatch) -> None:
         self.rows += batch.rows()
 
-    def finish_cycle(self, *, shard: Shard, started_at: datetime, duration_s: float, report: CycleReport) -> None:
+    def finish_cycle(self, *, shard: Shard, started_at: datetime, started: float, report: CycleReport) -> None:
         self.cycles.append({"shard": str(shard), "devices": report.devices, "failures": report.failures,
                             "events": len(report.events)})
         if self.stop:
@@ -124,6 +130,62 @@ def test_a_failed_write_is_logged_and_the_next_cycle_starts_clean(caplog):
     assert "poll 1/1: the cycle failed" in caplog.text and "database went away" in caplog.text
     assert store.cycles == [{"shard": "1/1", "devices": 30, "failures": 0, "events": 0}]
     assert len(store.rows) == 90  # the second cycle whole: nothing of the first one leaked into it
+
+
+def test_the_cycle_line_names_the_failing_devices_and_why(caplog):
+    """'8 failures: dev001 (…), …, dev005 (…) and 3 more'; devices that cannot be polled at all too."""
+    stop = threading.Event()
+    with SimAgent(sim_devices(10)) as agent:
+        for device in agent.devices[:8]:
+            device.mute = True
+        store = FakeStore(specs_for(agent), stop, unusable=[
+            ("pe-9", "management address unusable: '127.0.0.1:abc': the port 'abc' is not a number")])
+        with caplog.at_level(logging.INFO, logger="tslcd.telemetry.poll"):
+            run_poller(store, interval_s=60, options=OPTIONS, workers=1, stop=stop)
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("poll 1/1: ")]
+    reason = "no answer after 1 tries of 0.3 s"
+    named = ", ".join(f"dev{n:03d} ({reason})" for n in range(1, 6))
+    assert f"10 devices, 6 interfaces, 8 failures: {named} and 3 more; 1 unusable: pe-9 (management address " \
+           "unusable: '127.0.0.1:abc': the port 'abc' is not a number), 0 backed off, " in line, line
+
+
+def test_the_cycle_duration_covers_the_alarm_writes(session, admin, monkeypatch, caplog):
+    """The cycle's line and its poller_cycles row count the alarm writes, not only the polling."""
+    from tests.telemetry.test_poller_storage import point
+    from tslcd.telemetry import service
+    from tslcd.telemetry.daemon import ServiceStore
+
+    build_tiny(session, admin)
+    slow = service.device_statuses
+
+    def slow_statuses(**kwargs):
+        time.sleep(0.5)
+        return slow(**kwargs)
+
+    monkeypatch.setattr(service, "device_statuses", slow_statuses)
+
+    @contextmanager
+    def sessions():
+        yield session
+        session.flush()
+
+    stop = threading.Event()
+    with SimAgent([SimDevice("pe-1", interfaces={1: SimInterface()})]) as agent:
+        point(session, admin, "pe-1", agent.port, "pe-1")
+
+        class Once(ServiceStore):
+            def finish_cycle(self, **kwargs) -> None:
+                super().finish_cycle(**kwargs)
+                stop.set()
+
+        with caplog.at_level(logging.INFO, logger="tslcd.telemetry.poll"):
+            run_poller(Once(sessions), interval_s=60, options=OPTIONS, workers=1, stop=stop)
+    (cycle,) = session.scalars(select(PollerCycle)).all()
+    assert cycle.duration_s >= 0.5
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("poll 1/1: ")]
+    figures = re.search(r", ([\d.]+) s \(polling ([\d.]+) s, alarms ([\d.]+) s", line)
+    total, polling, alarms = map(float, figures.groups())
+    assert alarms >= 0.5 and total >= polling + alarms - 0.01 and total >= cycle.duration_s - 0.01  # 2 decimals
 
 
 @pytest.mark.parametrize("text, expected", [("1/1", Shard(1, 1)), ("3/4", Shard(3, 4)), ("1", Shard(1, 1))])

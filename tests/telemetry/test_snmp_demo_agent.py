@@ -44,7 +44,7 @@ def test_pointed_demo_cpes_poll_the_local_agent_and_nothing_else_is_polled(sessi
     targets = service.poll_targets(session=session)
     assert sorted(t.name for t in targets) == ["cpe-a", "cpe-b"]  # rc-1 no longer polled
     assert {t.mgmt_address for t in targets} == {agent_address}
-    specs = device_specs(session, targets)
+    specs = device_specs(session, targets).specs
     assert {s.credential.community for s in specs} == {"public"}
 
     poller = Poller(PollOptions(timeout_s=1.0))

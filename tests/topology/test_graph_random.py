@@ -14,14 +14,14 @@ def random_network(rng: random.Random):
     """Rows for a random network: a few backbone devices, parallel links, inactive parts, agencies of 0-2 devices."""
     n_devices = rng.randint(4, 16)
     n_agencies = rng.randint(1, 8)
-    agencies = [(a, f"A{a}", f"Agency {a}", rng.choice([1, 2]), rng.choice(["active"] * 5 + ["retired"]))
+    agencies = [(a, f"A{a}", rng.choice([1, 2]), rng.choice(["active"] * 5 + ["retired"]))
                 for a in range(1, n_agencies + 1)]
     sites, devices = [], []
     for d in range(1, n_devices + 1):
         kind = "regional_centre" if d <= rng.randint(1, 2) else rng.choice(["gateway", "commune_node",
                                                                            "agency_premises"])
         agency = rng.randint(1, n_agencies) if kind == "agency_premises" else None
-        sites.append((d, kind, agency, f"s{d}", f"Site {d}"))
+        sites.append((d, kind, agency, f"s{d}"))
         status = "active" if rng.random() < 0.9 else "down"
         devices.append((d, d, status, rng.choice([1, 2]), f"dev{d}", "cpe", None))
     links = []
@@ -53,7 +53,7 @@ class Naive:
         for lid, a, b, status, *_ in rows["links"]:
             if status == "active" and a in active and b in active:
                 self.g.add_edge(a, b, key=lid)
-        self.agencies = {a[0] for a in rows["agencies"] if a[4] == "active"}
+        self.agencies = {a[0] for a in rows["agencies"] if a[3] == "active"}
         self.equipment = {a: {d for d in active if self.sites[self.devices[d][1]][2] == a} for a in self.agencies}
         self.subscriptions = [s for s in rows["subscriptions"] if s[3] == "active" and s[1] in self.agencies]
 
@@ -101,6 +101,14 @@ class Naive:
                 subs.add(sid)
         return sorted(lost), sorted(redundancy), sorted(subs), len(before - after)
 
+    def hops(self, sources, targets):
+        """Links on the fewest-hop path between two sets of devices over real links, None if there is none."""
+        g = self.g.copy()
+        g.remove_node(ROOT)
+        lengths = [nx.shortest_path_length(g, a, b) for a in sources for b in targets
+                   if a in g and b in g and nx.has_path(g, a, b)]
+        return min(lengths, default=None)
+
 
 @pytest.mark.parametrize("seed", range(8))
 def test_impact_matches_naive_bfs(seed):
@@ -118,6 +126,30 @@ def test_impact_matches_naive_bfs(seed):
             assert (got.agencies_lost, got.agencies_redundancy_lost, got.subscriptions_lost) == expected[:3], \
                 (seed, rows, links, devices)
             assert got.devices_cut_off == expected[3]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_paths_are_shortest_and_real(seed):
+    """The engine's breadth-first path has networkx's fewest hops, and every hop is an active link between them."""
+    rng = random.Random(300 + seed)
+    for _ in range(60):
+        rows = random_network(rng)
+        net, naive = Network.from_rows(**rows), Naive(rows)
+        active = [d[0] for d in rows["devices"] if d[2] == "active"]
+        for _ in range(4):
+            sources, targets = rng.sample(active, min(2, len(active))), rng.sample(active, 1)
+            got, expected = net.path(sources, targets), naive.hops(sources, targets)
+            if expected is None:
+                assert got is None, (rows, sources, targets)
+                continue
+            assert got is not None and len(got) - 1 == expected, (rows, sources, targets, got)
+            assert got[0][0] in sources and got[-1][0] in targets and got[0][1] is None
+            for (prev, _), (device, link_id) in zip(got, got[1:]):
+                link = net.links[link_id]
+                assert link.status == "active" and {link.a_device_id, link.b_device_id} == {prev, device}
+                parallel = [i for i, row in net.links.items() if row.status == "active"
+                            and {row.a_device_id, row.b_device_id} == {prev, device}]
+                assert link_id == min(parallel)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -148,7 +180,7 @@ def mutate(rows, rng: random.Random):
     columns = {"devices": ("site_id", "status", "province_id", "name", "role", "operator_id"),
                "links": ("a_device_id", "b_device_id", "status", "tier", "operator_id", "slug", "capacity",
                          "province_id"),
-               "sites": ("kind", "agency_id", "slug", "name"), "agencies": ("code", "name", "province_id", "status"),
+               "sites": ("kind", "agency_id", "slug"), "agencies": ("code", "province_id", "status"),
                "subscriptions": ("agency_id", "access_link_id", "status")}[table]
     device_ids = [d[0] for d in rows["devices"]]
     if table == "links" and rng.random() < 0.4:  # a new link, or a deleted one
@@ -194,6 +226,10 @@ def test_incremental_changes_match_a_fresh_build(seed):
                 links = rng.sample(link_ids, min(2, len(link_ids)))
                 devices = rng.sample(device_ids, 1) if rng.random() < 0.3 else []
                 assert net.impact(links=links, devices=devices) == fresh.impact(links=links, devices=devices)
+                ends = rng.sample(device_ids, min(2, len(device_ids)))
+                hops = [None if p is None else len(p) for p in (net.path(ends[:1], ends[1:]),
+                                                                fresh.path(ends[:1], ends[1:]))]
+                assert hops[0] == hops[1]  # equal lengths: ties may be broken differently
                 assert sorted(net.single_points_of_failure()) == sorted(fresh.single_points_of_failure())
                 assert {a: net.service_state(a) for a in net.agencies} == \
                     {a: fresh.service_state(a) for a in fresh.agencies}

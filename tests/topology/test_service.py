@@ -98,15 +98,30 @@ def test_unknown_province(net, admin):
         service.spof(session=net.session, actor=admin, province="99")
 
 
-def test_path_hops(net, admin):
+def test_path_steps(net, admin):
     r = service.path(session=net.session, actor=admin, from_agency=A1, to_agency=net.ids["A3"])
     assert r.links == 5
-    assert [h.device.name for h in r.hops] == ["cpe-a1", "com-1", "gw-1", "gw-2", "com-2", "cpe-a3"]
-    assert [h.link.slug if h.link else None for h in r.hops] == [None, "acc-a1", "up-1", "gw-x", "up-2a", "acc-a3a"]
-    first = r.hops[1]
-    assert (first.device.role, first.device.site.slug, first.link.tier, first.link.capacity) == \
+    assert [s.kind for s in r.steps] == ["device", "link"] * 5 + ["device"]
+    assert [s.name for s in r.steps[::2]] == ["cpe-a1", "com-1", "gw-1", "gw-2", "com-2", "cpe-a3"]
+    assert [s.slug for s in r.steps[1::2]] == ["acc-a1", "up-1", "gw-x", "up-2a", "acc-a3a"]
+    link, device = r.steps[1], r.steps[2]
+    assert (device.role, device.site.slug, link.tier, link.capacity) == \
         ("access_switch", "commune-1", "access_2", 100_000_000)
-    assert first.link.operator_id == net.ids["vnpt"]
+    assert link.operator_id == net.ids["vnpt"]
+
+
+def test_partner_path_has_one_segment_per_foreign_run(net):
+    """VNPT sees its access parts; gw-1, gw-x, gw-2 (CBĐTW, consecutive) are one segment without names."""
+    from tslcd.security.actor import Actor
+    from tslcd.security.models import Role
+
+    vnpt = Actor(username="vnpt", role=Role.partner, operator_id=net.ids["vnpt"])
+    r = service.path(session=net.session, actor=vnpt, from_agency=A1, to_agency=A3)
+    assert r.links == 5
+    assert [s.kind for s in r.steps] == ["device", "link", "device", "link", "segment", "link", "device", "link",
+                                         "device"]
+    (segment,) = [s for s in r.steps if s.kind == "segment"]
+    assert segment.model_dump() == {"kind": "segment", "operator": "cbdtw", "label": "Phân đoạn cbdtw"}
 
 
 def test_no_path_is_a_domain_error(net, admin):

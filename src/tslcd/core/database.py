@@ -31,6 +31,16 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+@event.listens_for(Base.metadata, "before_create")
+def _never_reuse_ids(metadata: MetaData, _connection, **_kw) -> None:
+    """SQLite hands a deleted row's id to the next insert unless the table is AUTOINCREMENT: ids are never reused,
+    so two objects never share one history in the audit log (PostgreSQL's sequences never go back)."""
+    for table in metadata.tables.values():
+        pk = list(table.primary_key.columns)
+        if len(pk) == 1 and pk[0].name == "id":
+            table.dialect_options["sqlite"]["autoincrement"] = True
+
+
 class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
@@ -42,7 +52,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
-    cur.execute("PRAGMA cache_size=-65536")
+    cur.execute("PRAGMA cache_size=-8192")  # 8 MiB a connection: a pool of them stays small
     cur.close()
     dbapi_conn.isolation_level = None  # SQLAlchemy's begin event issues BEGIN itself
 
@@ -134,15 +144,27 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> l
     """
     if not rows:
         return []
+    from tslcd.core import search
+
+    search.fill(table.name, rows)
     if is_postgres(session):
         ids = list(session.scalars(text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
                                    {"t": table.name, "n": len(rows)}))
         copy_rows(session, table, [{"id": i, **row} for i, row in zip(ids, rows)])
     else:
-        top = session.scalar(select(func.max(table.c.id))) or 0
+        # An AUTOINCREMENT table remembers the largest id it ever held; explicit ids above it move it on.
+        seq = session.execute(text("SELECT seq FROM sqlite_sequence WHERE name = :t"), {"t": table.name}).scalar() \
+            if _has_sqlite_sequence(session) else None
+        top = max(session.scalar(select(func.max(table.c.id))) or 0, seq or 0)
         ids = list(range(top + 1, top + 1 + len(rows)))
-        session.execute(table.insert(), [{"id": i, **row} for i, row in zip(ids, rows)])
+        payload = [{"id": i, **row} for i, row in zip(ids, rows)]
+        session.execute(table.insert(), payload)
+        search.sync(session.connection(), table.name, payload)
     return ids
+
+
+def _has_sqlite_sequence(session: Session) -> bool:
+    return session.execute(text("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'")).first() is not None
 
 
 def copy_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:

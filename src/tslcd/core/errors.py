@@ -42,3 +42,19 @@ class Conflict(DomainError):
 
 class DomainValidationError(DomainError):
     status, type, title = 422, "/problems/validation", "Invalid input"
+
+
+class PayloadTooLarge(DomainError):
+    status, type, title = 413, "/problems/too-large", "Request too large"
+
+
+class TooManyRequests(DomainError):
+    status, type, title = 429, "/problems/too-many-requests", "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int, **kw):
+        super().__init__(detail, **kw)
+        self.retry_after = retry_after
+
+
+class Unavailable(DomainError):
+    status, type, title = 503, "/problems/unavailable", "Service unavailable"

@@ -98,6 +98,7 @@ def load_admin_units(*, session: Session, actor: Actor) -> dict[str, int]:
     Refuses when any unit exists: units are reference data that sites and agencies point at, so a second load
     would duplicate them rather than refresh them.
     """
+    audit.lock(session)
     existing = session.scalar(select(func.count()).select_from(AdminUnit))
     if existing:
         raise Conflict(f"{existing} administrative units are already loaded; they are loaded once, into an empty "

@@ -12,6 +12,7 @@ and management addresses (registry data only; nothing is ever contacted).
 """
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from ipaddress import IPv4Address
@@ -170,16 +171,16 @@ CENTRAL_AGENCIES = [
 
 # Per province: {pp} province code, {uy} Tỉnh ủy/Thành ủy, {doan} Tỉnh đoàn/Thành đoàn, {tinh} tỉnh/thành phố,
 # {ten} short name. The last field marks the main bodies, dual-homed to both PE routers.
-_TU, _K, _H, _MT = "000.00.00.TU{pp}", "000.00.00.K{pp}", "000.00.00.H{pp}", "000.00.00.MT{pp}"
+_TU, _K, _H, _MT = "000.00.00.T{pp}", "000.00.00.K{pp}", "000.00.00.H{pp}", "000.00.00.U{pp}"
 PROVINCIAL_AGENCIES = [
     (_TU, "{uy} {ten}", "party", None, True),
-    ("000.01.00.TU{pp}", "Văn phòng {uy} {ten}", "party", _TU, False),
-    ("000.02.00.TU{pp}", "Ban Tổ chức {uy} {ten}", "party", _TU, False),
-    ("000.03.00.TU{pp}", "Ủy ban Kiểm tra {uy} {ten}", "party", _TU, False),
-    ("000.04.00.TU{pp}", "Ban Tuyên giáo và Dân vận {uy} {ten}", "party", _TU, False),
-    ("000.05.00.TU{pp}", "Ban Nội chính {uy} {ten}", "party", _TU, False),
-    ("000.06.00.TU{pp}", "Đảng ủy các cơ quan Đảng {tinh} {ten}", "party", _TU, False),
-    ("000.07.00.TU{pp}", "Đảng ủy Ủy ban nhân dân {tinh} {ten}", "party", _TU, False),
+    ("000.01.00.T{pp}", "Văn phòng {uy} {ten}", "party", _TU, False),
+    ("000.02.00.T{pp}", "Ban Tổ chức {uy} {ten}", "party", _TU, False),
+    ("000.03.00.T{pp}", "Ủy ban Kiểm tra {uy} {ten}", "party", _TU, False),
+    ("000.04.00.T{pp}", "Ban Tuyên giáo và Dân vận {uy} {ten}", "party", _TU, False),
+    ("000.05.00.T{pp}", "Ban Nội chính {uy} {ten}", "party", _TU, False),
+    ("000.06.00.T{pp}", "Đảng ủy các cơ quan Đảng {tinh} {ten}", "party", _TU, False),
+    ("000.07.00.T{pp}", "Đảng ủy Ủy ban nhân dân {tinh} {ten}", "party", _TU, False),
     (_K, "Hội đồng nhân dân {tinh} {ten}", "people_council", None, True),
     ("000.01.00.K{pp}", "Văn phòng Đoàn đại biểu Quốc hội và Hội đồng nhân dân {tinh} {ten}", "people_council", _K,
      False),
@@ -198,19 +199,20 @@ PROVINCIAL_AGENCIES = [
     ("000.12.00.H{pp}", "Sở Dân tộc và Tôn giáo {tinh} {ten}", "state", _H, False),
     ("000.13.00.H{pp}", "Thanh tra {tinh} {ten}", "state", _H, False),
     (_MT, "Ủy ban Mặt trận Tổ quốc Việt Nam {tinh} {ten}", "front", "000.00.00.M01", True),
-    ("000.01.00.MT{pp}", "Liên đoàn Lao động {tinh} {ten}", "mass_organisation", _MT, False),
-    ("000.02.00.MT{pp}", "Hội Nông dân {tinh} {ten}", "mass_organisation", _MT, False),
-    ("000.03.00.MT{pp}", "Hội Liên hiệp Phụ nữ {tinh} {ten}", "mass_organisation", _MT, False),
-    ("000.04.00.MT{pp}", "{doan} {ten}", "mass_organisation", _MT, False),
-    ("000.05.00.MT{pp}", "Hội Cựu chiến binh {tinh} {ten}", "mass_organisation", _MT, False),
+    ("000.01.00.U{pp}", "Liên đoàn Lao động {tinh} {ten}", "mass_organisation", _MT, False),
+    ("000.02.00.U{pp}", "Hội Nông dân {tinh} {ten}", "mass_organisation", _MT, False),
+    ("000.03.00.U{pp}", "Hội Liên hiệp Phụ nữ {tinh} {ten}", "mass_organisation", _MT, False),
+    ("000.04.00.U{pp}", "{doan} {ten}", "mass_organisation", _MT, False),
+    ("000.05.00.U{pp}", "Hội Cựu chiến binh {tinh} {ten}", "mass_organisation", _MT, False),
     ("000.{pp}.00.TA1", "Tòa án nhân dân {tinh} {ten}", "judiciary", "000.00.00.TA1", False),
     ("000.{pp}.00.VK1", "Viện kiểm sát nhân dân {tinh} {ten}", "judiciary", "000.00.00.VK1", False),
 ]
-# Per commune ({ccc} its number in the province, {xa} xã/phường/đặc khu); the People's Committee comes last.
+# Per commune ({ccc} its number in the province, in the three-digit level-4 group; {xa} xã/phường/đặc khu); the
+# People's Committee comes last.
 COMMUNE_AGENCIES = [
-    ("000.00.{ccc}.TU{pp}", "Đảng ủy {xa} {ten}", "party", _TU),
-    ("000.00.{ccc}.K{pp}", "Hội đồng nhân dân {xa} {ten}", "people_council", _K),
-    ("000.00.{ccc}.H{pp}", "Ủy ban nhân dân {xa} {ten}", "people_committee", _H),
+    ("{ccc}.00.00.T{pp}", "Đảng ủy {xa} {ten}", "party", _TU),
+    ("{ccc}.00.00.K{pp}", "Hội đồng nhân dân {xa} {ten}", "people_council", _K),
+    ("{ccc}.00.00.H{pp}", "Ủy ban nhân dân {xa} {ten}", "people_committee", _H),
 ]
 
 OPERATORS = [
@@ -489,7 +491,8 @@ def generate_rows(*, session: Session, provinces: list[str] | None = None) -> di
             "interfaces": net.rows["interfaces"], "links": net.rows["links"], "subscriptions": _subscriptions(net)}
 
 
-def load_demo(*, session: Session, actor: Actor, provinces: list[str] | None = None) -> dict[str, int]:
+def load_demo(*, session: Session, actor: Actor, provinces: list[str] | None = None,
+              progress: Callable[[int], None] | None = None) -> dict[str, int]:
     """Load the units (unless present) and the demo network through the import path; objects created per type.
 
     `provinces` (current province codes, e.g. ["01", "48"]) limits the provincial and commune levels, for fast
@@ -503,8 +506,10 @@ def load_demo(*, session: Session, actor: Actor, provinces: list[str] | None = N
         units = load_admin_units(session=session, actor=actor)
         counts["admin-units"] = sum(n for kind, n in units.items() if kind != "successions")
         counts["admin-unit-successions"] = units["successions"]
-    for name, rows in generate_rows(session=session, provinces=provinces).items():
+    for step, (name, rows) in enumerate(generate_rows(session=session, provinces=provinces).items(), start=1):
         report = service.import_objects(session=session, actor=actor, res=service.resource(name),
                                         data=orjson.dumps(rows), fmt="json")
         counts[name] = report.created
+        if progress:
+            progress(step)
     return counts

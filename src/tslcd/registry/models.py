@@ -8,6 +8,7 @@ from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Date, Enum, Float,
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tslcd.core.database import Base, TimestampMixin
+from tslcd.core.search import Searchable
 
 
 def _enum(cls: type[enum.Enum]) -> Enum:
@@ -86,8 +87,10 @@ class SnmpVersion(str, enum.Enum):
     v3 = "v3"
 
 
-class AdminUnit(Base):
+class AdminUnit(Searchable, Base):
     """An administrative unit (central, province, district, commune) valid over a period of dates."""
+
+    __search_fields__ = ("name", "code")
 
     __tablename__ = "admin_units"
     __table_args__ = (UniqueConstraint("kind", "code", "valid_from", name="uq_admin_units_kind_code_from"),)
@@ -122,8 +125,10 @@ class AdminUnitSuccession(Base):
     is_default: Mapped[bool] = mapped_column(Boolean, default=True)  # where an old address goes by default
 
 
-class Operator(TimestampMixin, Base):
+class Operator(Searchable, TimestampMixin, Base):
     """A network operator: CBĐTW itself or a partner such as VNPT."""
+
+    __search_fields__ = ("name", "slug")
 
     __tablename__ = "operators"
 
@@ -154,8 +159,10 @@ class Agreement(TimestampMixin, Base):
         return f"agreement {self.id} ({self.tier.value})"
 
 
-class Agency(TimestampMixin, Base):
+class Agency(Searchable, TimestampMixin, Base):
     """A Party or State organisation served by the network, known by its identifier code (mã định danh)."""
+
+    __search_fields__ = ("name", "code")
 
     __tablename__ = "agencies"
 
@@ -169,15 +176,17 @@ class Agency(TimestampMixin, Base):
     email: Mapped[str] = mapped_column(String(200), default="")
     status: Mapped[Status] = mapped_column(_enum(Status), default=Status.active)
     # Codes are re-assigned when bodies merge (Decision 09/2025): a code is valid over a period.
-    valid_from: Mapped[date | None] = mapped_column(Date)
-    valid_to: Mapped[date | None] = mapped_column(Date)
+    valid_from: Mapped[date | None] = mapped_column(Date, index=True)
+    valid_to: Mapped[date | None] = mapped_column(Date, index=True)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.code})"
 
 
-class Site(TimestampMixin, Base):
+class Site(Searchable, TimestampMixin, Base):
     """A place holding equipment: a centre, a PoP, a gateway or an agency's premises."""
+
+    __search_fields__ = ("name", "slug")
 
     __tablename__ = "sites"
 
@@ -200,7 +209,7 @@ class SnmpCredential(TimestampMixin, Base):
     """SNMP access for pollers; the secret parts are encrypted at rest and never leave through the API."""
 
     __tablename__ = "snmp_credentials"
-    __audit_exclude__ = ("secret",)
+    __secret_columns__ = ("secret",)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(80), unique=True)
@@ -214,8 +223,10 @@ class SnmpCredential(TimestampMixin, Base):
         return self.name
 
 
-class Device(TimestampMixin, Base):
+class Device(Searchable, TimestampMixin, Base):
     """A router, switch, firewall or CPE; its responsible operator follows the agreements unless overridden."""
+
+    __search_fields__ = ("name", "mgmt_address")
 
     __tablename__ = "devices"
 
@@ -237,8 +248,10 @@ class Device(TimestampMixin, Base):
         return self.name
 
 
-class Interface(TimestampMixin, Base):
+class Interface(Searchable, TimestampMixin, Base):
     """A port of a device."""
+
+    __search_fields__ = ("name", "description")
 
     __tablename__ = "interfaces"
     __table_args__ = (UniqueConstraint("device_id", "name", name="uq_interfaces_device_name"),)
@@ -255,8 +268,10 @@ class Interface(TimestampMixin, Base):
         return f"{self.device_id}:{self.name}"
 
 
-class Link(TimestampMixin, Base):
+class Link(Searchable, TimestampMixin, Base):
     """A circuit between two interfaces with its capacity, tier and responsible operator."""
+
+    __search_fields__ = ("slug",)
 
     __tablename__ = "links"
     __table_args__ = (CheckConstraint("a_interface_id <> b_interface_id", name="distinct_ends"),
@@ -281,8 +296,10 @@ class Link(TimestampMixin, Base):
         return self.slug
 
 
-class Service(TimestampMixin, Base):
+class Service(Searchable, TimestampMixin, Base):
     """A service of the catalogue carried on the network."""
+
+    __search_fields__ = ("name", "code")
 
     __tablename__ = "services"
 

@@ -34,6 +34,7 @@ class Ref:
     column: str
     target: str  # field of the create schema
     model: type
+    scoped: bool = True  # resolves only to rows the actor may see (False: a place, such as a device's site)
 
 
 @dataclass
@@ -104,8 +105,17 @@ def _prepare_link(ctx: Context, v: dict[str, Any]) -> None:
 
 
 def _prepare_snmp_credential(ctx: Context, v: dict[str, Any]) -> None:
-    """Check what each SNMP version needs and seal the secrets; only the sealed blob is stored."""
-    secret = {k: v.pop(k) for k in ("community", "auth_key", "priv_key") if v.get(k)}
+    """Check what each SNMP version needs and seal the secrets; only the sealed blob is stored.
+
+    An update that names no secret keeps the stored one (exports never carry secrets, so they import back as
+    they are); one that names some replaces those and keeps the others."""
+    from tslcd.security.secrets import unseal
+
+    given = {k: v.pop(k) for k in ("community", "auth_key", "priv_key") if v.get(k)}
+    for k in ("community", "auth_key", "priv_key"):
+        v.pop(k, None)
+    stored = unseal(v["secret"]) if v.get("secret") else {}
+    secret = {**stored, **given}
     version = getattr(v["version"], "value", v["version"])
     if version in ("v1", "v2c") and "community" not in secret:
         raise FieldError("community", f"SNMP {version} needs a community")
@@ -116,9 +126,8 @@ def _prepare_snmp_credential(ctx: Context, v: dict[str, Any]) -> None:
             raise FieldError("priv_key", "a privacy protocol needs a privacy key")
         if v.get("auth_protocol") and not secret.get("auth_key"):
             raise FieldError("auth_key", "an authentication protocol needs an authentication key")
-    for k in ("community", "auth_key", "priv_key"):
-        v.pop(k, None)
-    v["secret"] = seal(secret)
+    if given or not v.get("secret"):
+        v["secret"] = seal(secret)
 
 
 def _prepare_subscription(ctx: Context, v: dict[str, Any]) -> None:
@@ -206,7 +215,7 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in [
              prepare=_prepare_snmp_credential, scope=_scope_nothing, reference_data=False,
              dependents=((Device, "snmp_credential_id", "devices"),)),
     Resource("devices", Device, s.DeviceCreate, s.DeviceUpdate, s.DeviceRead, "device",
-             key=("name",), refs=(Ref("site", "site_id", Site), Ref("snmp_credential", "snmp_credential_id",
+             key=("name",), refs=(Ref("site", "site_id", Site, scoped=False), Ref("snmp_credential", "snmp_credential_id",
                                                                      SnmpCredential),
                                   Ref("operator", "operator_id", Operator)),
              filters={"name": "name", "site_id": "site_id", "role": "role", "tier": "tier",
@@ -237,3 +246,11 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in [
                       "operator_id": "operator_id", "id": "id", **STATUS_FILTERS},
              prepare=_prepare_subscription, scope=_scope_subscription, reference_data=False),
 ]}
+
+
+_BY_MODEL = {r.model: r for r in RESOURCES.values()}
+
+
+def resource_of(model: type) -> Resource | None:
+    """The object type declared for a model."""
+    return _BY_MODEL.get(model)

@@ -3,13 +3,16 @@
 from datetime import date
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from tslcd.core.bulk import parse_bitrate
+from tslcd.core.bulk import BITRATE_MAX, parse_bitrate
+from tslcd.core.inputs import InputModel, Multiline
+from tslcd.core.net import parse_host_port
 from tslcd.registry.codes import check_agency_code
 from tslcd.registry.models import (AgencyKind, DeviceRole, Medium, SiteKind, SnmpVersion, Status, Tier, UnitKind)
 
-BitRate = Annotated[int, BeforeValidator(parse_bitrate), Field(gt=0, description="bit/s; '100M', '1G' accepted")]
+BitRate = Annotated[int, BeforeValidator(parse_bitrate), Field(
+    gt=0, le=BITRATE_MAX, description="whole bit/s; '100M', '1G', '2.5G' accepted, fractions of a bit refused")]
 Slug = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[a-z0-9][a-z0-9._-]*$")]
 
 
@@ -37,7 +40,7 @@ class AdminUnitRead(ReadModel):
     lon: float | None
 
 
-class AdminUnitCreate(BaseModel):
+class AdminUnitCreate(InputModel):
     code: str = Field(min_length=1, max_length=16)
     kind: UnitKind
     name: str = Field(min_length=1, max_length=200)
@@ -50,7 +53,7 @@ class AdminUnitCreate(BaseModel):
     lon: float | None = Field(default=None, ge=-180, le=180)
 
 
-class AdminUnitUpdate(BaseModel):
+class AdminUnitUpdate(InputModel):
     name: str | None = None
     short_name: str | None = None
     unit_type: str | None = None
@@ -77,13 +80,13 @@ class LineageRead(BaseModel):
 
 
 # Operators and agreements
-class OperatorCreate(BaseModel):
+class OperatorCreate(InputModel):
     slug: Slug
     name: str = Field(min_length=1, max_length=200)
     short_name: str = ""
 
 
-class OperatorUpdate(BaseModel):
+class OperatorUpdate(InputModel):
     name: str | None = None
     short_name: str | None = None
 
@@ -95,7 +98,7 @@ class OperatorRead(ReadModel):
     short_name: str
 
 
-class AgreementCreate(BaseModel):
+class AgreementCreate(InputModel):
     operator_id: int
     tier: Tier
     province_id: int | None = Field(default=None, description="empty: nationwide")
@@ -104,7 +107,7 @@ class AgreementCreate(BaseModel):
     reference: str = ""
 
 
-class AgreementUpdate(BaseModel):
+class AgreementUpdate(InputModel):
     valid_from: date | None = None
     valid_to: date | None = None
     reference: str | None = None
@@ -121,7 +124,7 @@ class AgreementRead(ReadModel):
 
 
 # Agencies
-class AgencyCreate(BaseModel):
+class AgencyCreate(InputModel):
     code: str
     name: str = Field(min_length=1, max_length=300)
     kind: AgencyKind
@@ -138,7 +141,7 @@ class AgencyCreate(BaseModel):
         return check_agency_code(value)
 
 
-class AgencyUpdate(BaseModel):
+class AgencyUpdate(InputModel):
     code: str | None = None
     name: str | None = None
     kind: AgencyKind | None = None
@@ -170,7 +173,7 @@ class AgencyRead(ReadModel):
 
 
 # Sites
-class SiteCreate(BaseModel):
+class SiteCreate(InputModel):
     slug: Slug
     name: str = Field(min_length=1, max_length=300)
     kind: SiteKind
@@ -181,7 +184,7 @@ class SiteCreate(BaseModel):
     lon: float | None = Field(default=None, ge=-180, le=180)
 
 
-class SiteUpdate(BaseModel):
+class SiteUpdate(InputModel):
     name: str | None = None
     kind: SiteKind | None = None
     unit_id: int | None = None
@@ -205,7 +208,7 @@ class SiteRead(ReadModel):
 
 
 # SNMP credentials: secrets go in, never out
-class SnmpCredentialCreate(BaseModel):
+class SnmpCredentialCreate(InputModel):
     name: Slug
     version: SnmpVersion
     community: str | None = None
@@ -226,27 +229,38 @@ class SnmpCredentialRead(ReadModel):
 
 
 # Devices and interfaces
-class DeviceCreate(BaseModel):
+def _mgmt_address(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    parse_host_port(value, 161)  # ValueError says what is wrong
+    return value.strip()
+
+
+MgmtAddress = Annotated[str | None, AfterValidator(_mgmt_address), Field(
+    description="host, host:port, [IPv6]:port or an IPv6 address; the SNMP port defaults to 161")]
+
+
+class DeviceCreate(InputModel):
     name: str = Field(min_length=1, max_length=120)
     site_id: int
     role: DeviceRole
     tier: Tier
     vendor: str = ""
     model: str = ""
-    mgmt_address: str | None = None
+    mgmt_address: MgmtAddress = None
     snmp_credential_id: int | None = None
     status: Status = Status.active
     operator_id: int | None = Field(default=None, description="set to override the operator from the agreements")
 
 
-class DeviceUpdate(BaseModel):
+class DeviceUpdate(InputModel):
     name: str | None = None
     site_id: int | None = None
     role: DeviceRole | None = None
     tier: Tier | None = None
     vendor: str | None = None
     model: str | None = None
-    mgmt_address: str | None = None
+    mgmt_address: MgmtAddress = None
     snmp_credential_id: int | None = None
     status: Status | None = None
     operator_id: int | None = None
@@ -268,7 +282,7 @@ class DeviceRead(ReadModel):
     operator_override: bool
 
 
-class InterfaceCreate(BaseModel):
+class InterfaceCreate(InputModel):
     device_id: int
     name: str = Field(min_length=1, max_length=64)
     if_index: int | None = Field(default=None, ge=1)
@@ -277,7 +291,7 @@ class InterfaceCreate(BaseModel):
     enabled: bool = True
 
 
-class InterfaceUpdate(BaseModel):
+class InterfaceUpdate(InputModel):
     name: str | None = None
     if_index: int | None = Field(default=None, ge=1)
     speed: BitRate | None = None
@@ -296,7 +310,7 @@ class InterfaceRead(ReadModel):
 
 
 # Links
-class LinkCreate(BaseModel):
+class LinkCreate(InputModel):
     slug: Annotated[str, Field(min_length=1, max_length=160, pattern=r"^[a-z0-9][a-z0-9._/-]*$")]
     a_interface_id: int
     b_interface_id: int
@@ -307,7 +321,7 @@ class LinkCreate(BaseModel):
     operator_id: int | None = Field(default=None, description="set to override the operator from the agreements")
 
 
-class LinkUpdate(BaseModel):
+class LinkUpdate(InputModel):
     capacity: BitRate | None = None
     medium: Medium | None = None
     tier: Tier | None = None
@@ -332,15 +346,15 @@ class LinkRead(ReadModel):
 
 
 # Services and subscriptions
-class ServiceCreate(BaseModel):
+class ServiceCreate(InputModel):
     code: Slug
     name: str = Field(min_length=1, max_length=200)
-    description: str = ""
+    description: Multiline = ""
 
 
-class ServiceUpdate(BaseModel):
+class ServiceUpdate(InputModel):
     name: str | None = None
-    description: str | None = None
+    description: Multiline | None = None
 
 
 class ServiceRead(ReadModel):
@@ -350,7 +364,7 @@ class ServiceRead(ReadModel):
     description: str
 
 
-class SubscriptionCreate(BaseModel):
+class SubscriptionCreate(InputModel):
     agency_id: int
     service_id: int
     bandwidth: BitRate
@@ -358,7 +372,7 @@ class SubscriptionCreate(BaseModel):
     status: Status = Status.active
 
 
-class SubscriptionUpdate(BaseModel):
+class SubscriptionUpdate(InputModel):
     bandwidth: BitRate | None = None
     access_link_id: int | None = None
     status: Status | None = None

@@ -1,26 +1,54 @@
-"""Registry rules: role scopes, derived fields, uniqueness, dependents, and all-or-nothing bulk import."""
+"""Registry rules: one write path for every entry point, the permission gate, derived fields, uniqueness,
+dependents, all-or-nothing bulk import and export.
 
+Every write — REST create/patch/delete, an import row, a CLI command — goes the same way:
+1. the audit lock is taken first (one lock order for every writer, so imports and API writes never deadlock);
+2. the row as it will be is planned from the input merged over the row as stored (`_plan`): references are
+   resolved within what the actor may see, derived fields (province, responsible operator) are computed, column
+   bounds are checked, and the permission gate judges the row before and after;
+3. uniqueness, the write, the audit record, then the consequences (`_after_write`: agreements move
+   responsibility, a link's operator carries over to its subscriptions).
+"""
+
+from collections.abc import Callable, Iterable, Iterator
+from functools import lru_cache
 from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import BigInteger, Integer, Select, SmallInteger, String, and_, func, or_, select, update
+from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Session
 
-from tslcd.core.bulk import ImportReport, Rows, read_rows, write_rows
-from tslcd.core.database import insert_rows
+from tslcd.core import search
+from tslcd.core.bulk import Columns, ImportReport, Rows, iter_rows, read_rows
+from tslcd.core.database import insert_rows, is_postgres
 from tslcd.core.errors import Conflict, DomainValidationError, NotFound, PermissionDenied
+from tslcd.core.inputs import ID_MAX, INT64_MAX, INT64_MIN, clean_text
 from tslcd.core.listing import paginate
-from tslcd.registry.context import Context
 from tslcd.registry.codes import check_agency_code
-from tslcd.registry.models import (AdminUnit, Agency, Agreement, Device, Interface, Link, SnmpCredential,
-                                   Subscription)
-from tslcd.registry.resources import RESOURCES, FieldError, Ref, Resource, key_filters
+from tslcd.registry.context import Context
+from tslcd.registry.models import AdminUnit, Agreement, Device, Link, SnmpCredential, Subscription
+from tslcd.registry.permissions import check_write, partner_responsibility, restricted, visible, visible_ids
+from tslcd.registry.resources import RESOURCES, FieldError, Ref, Resource, key_filters, resource_of
 from tslcd.security import audit
 from tslcd.security.actor import Actor
 from tslcd.security.models import Role
 
-SECRET_FIELDS = {"secret"}
+__all__ = ["resource", "visible", "visible_ids", "list_objects", "get_object", "create_object", "update_object",
+           "delete_object", "import_objects", "export_objects", "recompute_responsibility", "snmp_secret"]
+
+IMPORT_BATCH = 2000  # rows validated and written together; an import's memory is bounded by this, not the file
+INT32 = (-(2**31), 2**31 - 1)
+
+
+def _secret_columns(model: type) -> frozenset[str]:
+    from tslcd.security import secrets
+
+    declared = getattr(secrets, "secret_columns", None)
+    if declared is not None:
+        return frozenset(declared(model))
+    return frozenset(getattr(model, "__secret_columns__", ()) or getattr(model, "__audit_exclude__", ()))
 
 
 def resource(name: str) -> Resource:
@@ -30,39 +58,16 @@ def resource(name: str) -> Resource:
         raise NotFound(f"no object type '{name}' (one of: {', '.join(RESOURCES)})") from None
 
 
-# Permissions
-def visible(*, actor: Actor, res: Resource, stmt: Select) -> Select:
-    """Default deny: rows outside the actor's segments are filtered out of every read."""
-    if actor.sees_everything:
-        return stmt
-    if res.scope is not None and actor.role in (Role.partner, Role.agency):
-        return res.scope(stmt, actor)
-    return stmt if res.reference_data else stmt.where(False)
-
-
-def _check_edit(ctx: Context, actor: Actor, res: Resource, values: dict[str, Any], verb: str) -> None:
-    """Admins and the NOC edit the registry (units: admins only); partners edit their own segments."""
-    if res.model is AdminUnit and actor.role != Role.admin:
-        raise PermissionDenied("administrative units are changed by administrators")
-    if actor.edits_everything:
-        return
-    if actor.role == Role.partner and res.partner_edits:
-        operator_id = values.get("operator_id")
-        if res.model is Interface:
-            operator_id = ctx.session.scalar(select(Device.operator_id).where(Device.id == values["device_id"]))
-        if operator_id == actor.operator_id:
-            return
-        raise PermissionDenied(f"this {res.label} is not in a segment your operator is responsible for")
-    raise PermissionDenied(f"role {actor.role.value} cannot {verb} {res.label}s")
-
-
 # Reads
 def list_objects(*, session: Session, actor: Actor, res: Resource, filters: dict[str, list[Any]] | None = None,
-                 q: str | None = None, as_of: date | None = None, limit: int = 50, offset: int = 0):
-    """One page of visible objects matching the filters."""
+                 q: str | None = None, as_of: date | str | None = None, limit: int = 50, offset: int = 0):
+    """One page of visible objects matching the filters.
+
+    Objects with validity dates are those in force today unless `as_of` names a date, or "all" for history.
+    """
     model = res.model
     stmt = visible(actor=actor, res=res, stmt=select(model))
-    ctx = Context(session)
+    ctx = Context(session, actor=actor)
     for param, values in (filters or {}).items():
         if not values:
             continue
@@ -75,25 +80,71 @@ def list_objects(*, session: Session, actor: Actor, res: Resource, filters: dict
             values = [_natural_key_id(ctx, ref, v) for v in values]
         stmt = stmt.where(column.in_(values) if len(values) > 1 else column == values[0])
     if q:
-        stmt = stmt.where(or_(*[getattr(model, c).ilike(f"%{q}%") for c in res.search]))
-    if as_of is not None:
-        if not hasattr(model, "valid_from"):
-            raise DomainValidationError(f"{res.label}s have no validity dates; as_of does not apply")
-        stmt = stmt.where(or_(model.valid_from.is_(None), model.valid_from <= as_of),
-                          or_(model.valid_to.is_(None), model.valid_to >= as_of))
+        try:
+            q = clean_text(q)
+        except ValueError as exc:
+            raise DomainValidationError(f"q {exc}", errors=[{"loc": ["query", "q"], "msg": str(exc)}]) from None
+        if "search_key" not in model.__table__.c:
+            raise DomainValidationError(f"{res.label}s cannot be searched; filter them instead",
+                                        errors=[{"loc": ["query", "q"], "msg": "not searchable"}])
+        condition = search.matching(model.__table__, q, postgres=is_postgres(session))
+        if condition is not None:
+            stmt = stmt.where(condition)
+    stmt = _in_force(res, stmt, as_of)
     return paginate(session=session, stmt=stmt, limit=limit, offset=offset, order_by=model.id)
 
 
+def _in_force(res: Resource, stmt: Select, as_of: date | str | None) -> Select:
+    model = res.model
+    dated = hasattr(model, "valid_from") and hasattr(model, "valid_to")
+    if as_of == "all":
+        return stmt
+    if isinstance(as_of, str):
+        try:
+            as_of = date.fromisoformat(as_of)
+        except ValueError:
+            raise DomainValidationError(f"as_of '{as_of}' is neither a date (YYYY-MM-DD) nor 'all'",
+                                        errors=[{"loc": ["query", "as_of"], "msg": "a date or 'all'"}]) from None
+    if not dated:
+        if as_of is not None:
+            raise DomainValidationError(f"{res.label}s have no validity dates; as_of does not apply",
+                                        errors=[{"loc": ["query", "as_of"], "msg": "not applicable"}])
+        return stmt
+    on = as_of or date.today()
+    # Rows out of force are few (history) and found through the date indexes; excluding them keeps a page of a
+    # 100,000-row directory as cheap as the plain table.
+    out_of_force = select(model.id).where(or_(model.valid_from > on, model.valid_to < on))
+    return stmt.where(model.id.not_in(out_of_force))
+
+
 def _typed(param: str, column: Any, value: Any) -> Any:
+    def bad(msg: str = "") -> DomainValidationError:
+        return DomainValidationError(f"{param}: '{value}' is not a valid value{msg}",
+                                     errors=[{"loc": ["query", param], "msg": f"invalid value '{value}'{msg}"}])
+
     try:
-        return column.type.python_type(value)
-    except (ValueError, TypeError, NotImplementedError):
-        raise DomainValidationError(f"{param}: '{value}' is not a valid value",
-                                    errors=[{"loc": ["query", param], "msg": f"invalid value '{value}'"}]) from None
+        python_type = column.type.python_type
+    except NotImplementedError:
+        return value
+    try:
+        if python_type is int:
+            number = int(value)
+            low, high = INT32 if isinstance(column.type, Integer) and not isinstance(
+                column.type, (BigInteger, SmallInteger)) else (INT64_MIN, INT64_MAX)
+            if not low <= number <= high:
+                raise bad(f" (outside {low}..{high})")
+            return number
+        if python_type is date:
+            return date.fromisoformat(str(value))
+        if python_type is bool:
+            return {"true": True, "false": False, "1": True, "0": False}[str(value).lower()]
+        return python_type(value)
+    except (ValueError, TypeError, KeyError):
+        raise bad() from None
 
 
 def _natural_key_id(ctx: Context, ref: Ref, key: str) -> int:
-    found = ctx.unit_ref(key) if ref.model is AdminUnit else ctx.key_map(ref.model).get(key)
+    found = ctx.ref_id(ref, key)
     if found is None:
         raise DomainValidationError(f"no {ref.column.replace('_', ' ')} '{key}'",
                                     errors=[{"loc": ["query", ref.column], "msg": f"no {ref.column} '{key}'"}])
@@ -107,96 +158,147 @@ def get_object(*, session: Session, actor: Actor, res: Resource, obj_id: int):
     return obj
 
 
-# Writes
+# The write path
 def _columns(res: Resource) -> set[str]:
-    return {c.key for c in res.model.__table__.columns}
+    return {c.key for c in res.model.__table__.columns if c.key != "search_key"}
 
 
-def _check_refs(ctx: Context, res: Resource, values: dict[str, Any]) -> None:
+def _stored(res: Resource, obj: Any) -> dict[str, Any]:
+    return {c: getattr(obj, c) for c in _columns(res)}
+
+
+def _label_of(model: type) -> str:
+    res = resource_of(model)
+    return res.label if res is not None else model.__tablename__
+
+
+def _check_refs(ctx: Context, actor: Actor, res: Resource, values: dict[str, Any]) -> None:
+    """Every id a row names exists and, for objects the actor sees only in part, is one it may see."""
     for ref in res.refs:
         target = values.get(ref.target)
-        if target is not None and ctx.session.get(ref.model, target) is None:
-            label = next(r.label for r in RESOURCES.values() if r.model is ref.model)
-            raise FieldError(ref.target, f"no {label} {target}")
+        if target is None:
+            continue
+        if not ctx.exists(ref.model, target) or (ref.scoped and not ctx.may_see(ref.model, target)):
+            raise FieldError(ref.target, f"no {_label_of(ref.model)} {target}")
 
 
-def _check_unique(session: Session, res: Resource, values: dict[str, Any], own_id: int | None = None) -> None:
-    key = res.key_of(values)
-    if key is None:
-        return
-    stmt = select(res.model.id).where(and_(*[
-        getattr(res.model, k).is_(None) if v is None else getattr(res.model, k) == v for k, v in zip(res.key, key)]))
-    found = session.scalar(stmt)
-    if found is not None and found != own_id:
-        shown = ", ".join(f"{k}={v}" for k, v in zip(res.key, key))
-        raise Conflict(f"a {res.label} with {shown} already exists (id {found})")
+@lru_cache(maxsize=None)
+def _bounds(model: type) -> dict[str, tuple[bool, int | None, tuple[int, int] | None]]:
+    """Per column: (nullable, longest text, integer range), read once from the table."""
+    out = {}
+    for column in model.__table__.columns:
+        if column.key == "id":
+            continue
+        length = column.type.length if isinstance(column.type, String) else None
+        width = None
+        if isinstance(column.type, Integer):
+            width = INT32 if not isinstance(column.type, (BigInteger, SmallInteger)) else (INT64_MIN, INT64_MAX)
+        out[column.key] = (column.nullable or column.primary_key, length, width)
+    return out
 
 
-def _check_link_ends(session: Session, values: dict[str, Any], own_id: int | None = None) -> None:
-    for side in ("a", "b"):
-        iid = values[f"{side}_interface_id"]
-        used = session.scalar(select(Link.slug).where(or_(Link.a_interface_id == iid, Link.b_interface_id == iid),
-                                                       Link.id != (own_id or 0)))
-        if used:
-            raise FieldError(f"{side}_interface_id", f"interface {iid} already ends link '{used}'")
+def _check_bounds(res: Resource, values: dict[str, Any]) -> None:
+    """What the columns can hold: text length, integer width, NOT NULL."""
+    bounds = _bounds(res.model)
+    for key, value in values.items():
+        bound = bounds.get(key)
+        if bound is None:
+            continue
+        nullable, length, width = bound
+        if value is None:
+            if not nullable:
+                raise FieldError(key, "may not be empty")
+        elif length is not None and value.__class__ is str and len(value) > length:
+            raise FieldError(key, f"at most {length} characters ({len(value)} given)")
+        elif width is not None and value.__class__ is int and not width[0] <= value <= width[1]:
+            raise FieldError(key, f"{value} is outside {width[0]}..{width[1]}")
 
 
-def _prepare(ctx: Context, res: Resource, values: dict[str, Any]) -> None:
-    try:
-        _check_refs(ctx, res, values)
-        if res.prepare:
-            res.prepare(ctx, values)
-        if res.model is Link:
-            _check_link_ends(ctx.session, values, values.get("id"))
-    except FieldError as exc:
-        raise DomainValidationError(exc.msg, errors=[{"loc": [exc.column], "msg": exc.msg}]) from None
+def _plan(ctx: Context, actor: Actor, res: Resource, *, changes: dict[str, Any], current: dict[str, Any] | None,
+          verb: str) -> dict[str, Any]:
+    """The row as it will be: the input merged over the stored row, derived, bounded and allowed.
+
+    Raises FieldError (a field is wrong) or PermissionDenied (the actor may not write this row).
+    """
+    has_operator = "operator_override" in _columns(res)
+    given_operator = None
+    if has_operator and "operator_id" in changes:
+        if actor.role == Role.partner:
+            given_operator = changes.pop("operator_id")
+            if current is not None:
+                partner_responsibility(actor, res, given_operator, current.get("operator_id"))
+        elif current is not None:
+            changes["operator_override"] = changes["operator_id"] is not None
+    values = {**(current or {}), **changes}
+    if has_operator and current is None and actor.role == Role.partner:
+        values["operator_id"] = None  # derived from the agreements below
+    _check_refs(ctx, actor, res, values)
+    if res.prepare:
+        res.prepare(ctx, values)
+    if current is None and given_operator is not None:
+        partner_responsibility(actor, res, given_operator, values.get("operator_id"))
+    if res.model is Link:
+        ctx.check_link_ends(values, values.get("id"))
+    _check_bounds(res, values)
+    check_write(ctx.session, actor, res, verb=verb, before=current, after=values)
+    return values
 
 
-def _public(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: audit.jsonable(v) for k, v in values.items() if k not in SECRET_FIELDS}
+def _field_error(exc: FieldError) -> DomainValidationError:
+    return DomainValidationError(exc.msg, errors=[{"loc": [exc.column], "msg": exc.msg}])
+
+
+def _public(model: type, values: dict[str, Any]) -> dict[str, Any]:
+    hidden = _secret_columns(model) | {"search_key", "created_at", "updated_at"}
+    return {k: audit.jsonable(v) for k, v in values.items() if k not in hidden}
 
 
 def create_object(*, session: Session, actor: Actor, res: Resource, obj_in: BaseModel):
     """Create one object after its cross-object rules and the actor's rights are checked."""
-    ctx = Context(session)
-    values = obj_in.model_dump()
-    _prepare(ctx, res, values)
-    _check_edit(ctx, actor, res, values, "create")
+    audit.lock(session)
+    ctx = Context(session, actor=actor)
+    try:
+        values = _plan(ctx, actor, res, changes=obj_in.model_dump(), current=None, verb="create")
+    except FieldError as exc:
+        raise _field_error(exc) from None
     _check_unique(session, res, values)
     obj = res.model(**{k: v for k, v in values.items() if k in _columns(res)})
     session.add(obj)
     session.flush()
     audit.record(session=session, actor=actor, action="create", obj=obj)
-    _after_write(session, actor, res, obj)
+    _after_write(session, actor, res, [obj.id])
     return obj
 
 
 def update_object(*, session: Session, actor: Actor, res: Resource, obj_id: int, obj_in: BaseModel):
+    """Change one object; the row must be the actor's to change both as stored and as it will be."""
+    audit.lock(session)
     obj = get_object(session=session, actor=actor, res=res, obj_id=obj_id)
-    ctx = Context(session)
-    before = audit.snapshot(obj)
-    _check_edit(ctx, actor, res, {**before}, "change")
-    changes = obj_in.model_dump(exclude_unset=True)
-    values = {**{c: getattr(obj, c) for c in _columns(res)}, **changes}
-    if "operator_id" in changes:
-        values["operator_override"] = changes["operator_id"] is not None
-    _prepare(ctx, res, values)
-    _check_edit(ctx, actor, res, values, "change")
+    ctx = Context(session, actor=actor)
+    current = _stored(res, obj)
+    try:
+        values = _plan(ctx, actor, res, changes=obj_in.model_dump(exclude_unset=True), current=current,
+                       verb="change")
+    except FieldError as exc:
+        raise _field_error(exc) from None
     _check_unique(session, res, values, own_id=obj.id)
+    if all(values.get(k) == current.get(k) for k in _columns(res)):
+        return obj  # nothing changes: nothing written, nothing audited
+    before = audit.snapshot(obj)
     for key, value in values.items():
         if key in _columns(res) and key != "id":
             setattr(obj, key, value)
     session.flush()
     audit.record(session=session, actor=actor, action="update", obj=obj, before=before)
-    _after_write(session, actor, res, obj)
+    _after_write(session, actor, res, [obj.id])
     return obj
 
 
 def delete_object(*, session: Session, actor: Actor, res: Resource, obj_id: int) -> None:
     """Delete an object no other object uses; otherwise 409 listing what uses it."""
+    audit.lock(session)
     obj = get_object(session=session, actor=actor, res=res, obj_id=obj_id)
-    ctx = Context(session)
-    _check_edit(ctx, actor, res, audit.snapshot(obj), "delete")
+    check_write(session, actor, res, verb="delete", before=_stored(res, obj), after=None)
     errors = []
     for model, column, label in res.dependents:
         n = session.scalar(select(func.count()).select_from(model).where(getattr(model, column) == obj.id))
@@ -208,188 +310,419 @@ def delete_object(*, session: Session, actor: Actor, res: Resource, obj_id: int)
     session.delete(obj)
     session.flush()
     audit.record(session=session, actor=actor, action="delete", obj=obj, before=before)
-    _after_write(session, actor, res, obj)
+    _after_write(session, actor, res, [obj.id])
 
 
-def _after_write(session: Session, actor: Actor, res: Resource, obj: Any) -> None:
-    """Agreements move responsibility; a link's operator carries over to the subscriptions on it."""
+def _check_unique(session: Session, res: Resource, values: dict[str, Any], own_id: int | None = None) -> None:
+    key = res.key_of(values)
+    if key is None:
+        return
+    stmt = select(res.model.id).where(and_(*[
+        getattr(res.model, k).is_(None) if v is None else getattr(res.model, k) == v for k, v in zip(res.key, key)]))
+    found = session.scalar(stmt)
+    if found is not None and found != own_id:
+        shown = ", ".join(f"{k}={v}" for k, v in zip(res.key, key))
+        raise Conflict(f"a {res.label} with {shown} already exists (id {found})",
+                       errors=[{"loc": [res.key[-1]], "msg": "already exists"}])
+
+
+def _after_write(session: Session, actor: Actor, res: Resource, ids: list[int]) -> None:
+    """The consequences of a write, for every entry point: agreements move responsibility; a link's operator
+    carries over to the subscriptions on it."""
+    if not ids:
+        return
     if res.model is Agreement:
         recompute_responsibility(session=session, actor=actor)
     elif res.model is Link:
-        _sync_subscriptions(session, actor, obj)
+        _sync_subscriptions(session, actor, ids)
 
 
-def _sync_subscriptions(session: Session, actor: Actor, link: Link) -> None:
-    stale = session.scalars(select(Subscription).where(Subscription.access_link_id == link.id,
-                                                        Subscription.operator_id.is_distinct_from(link.operator_id)))
-    for sub in stale:
-        before = audit.snapshot(sub)
-        sub.operator_id = link.operator_id
-        session.flush()
-        audit.record(session=session, actor=actor, action="update", obj=sub, before=before,
-                     note="operator follows the access link")
+def _sync_subscriptions(session: Session, actor: Actor, link_ids: list[int]) -> None:
+    audit.lock(session)  # already held by the write that called it; taken again here for callers that are not
+    changes = []
+    for chunk in range(0, len(link_ids), 5000):
+        stale = session.execute(
+            select(Subscription.id, Subscription.operator_id, Link.operator_id.label("lop"))
+            .join(Link, Link.id == Subscription.access_link_id)
+            .where(Subscription.access_link_id.in_(link_ids[chunk:chunk + 5000]),
+                   Subscription.operator_id.is_distinct_from(Link.operator_id))).all()
+        if stale:
+            session.execute(update(Subscription), [{"id": r.id, "operator_id": r.lop} for r in stale])
+            changes += [audit.Change("update", "subscriptions", r.id, f"subscription {r.id}",
+                                     before={"operator_id": r.operator_id}, after={"operator_id": r.lop},
+                                     note="operator follows the access link") for r in stale]
+    if changes:
+        audit.record_many(session=session, actor=actor, changes=changes)
+        session.expire_all()
 
 
-# Import and export
-def _export_columns(res: Resource) -> list[str]:
+# Import
+LINK_ENDS = ("a_device", "a_interface", "b_device", "b_interface")
+
+
+def import_columns(res: Resource) -> Columns:
+    """The CSV columns of an object type: what an export writes, plus raw ids; required ones for new rows."""
+    ref_targets = {r.target: r for r in res.refs}
+    known = {"id", *export_columns(res), *res.update.model_fields, *ref_targets}
+    if res.model is Link:
+        known |= {"a_interface_id", "b_interface_id"}
+    required = []
+    for name, info in res.create.model_fields.items():
+        if not info.is_required():
+            continue
+        if name in ref_targets:
+            required.append((ref_targets[name].column, name))
+        elif res.model is Link and name in ("a_interface_id", "b_interface_id"):
+            required.append((name.removesuffix("_id"), name))
+        else:
+            required.append((name,))
+    return Columns(known=frozenset(known), required=tuple(required))
+
+
+def export_columns(res: Resource) -> list[str]:
     ref_targets = {r.target for r in res.refs}
     plain = [f for f in res.create.model_fields if f not in ref_targets and f not in ("a_interface_id",
                                                                                       "b_interface_id")]
     if res.model is Link:
-        plain += ["a_device", "a_interface", "b_device", "b_interface"]
+        plain += list(LINK_ENDS)
     return ["id", *plain, *[r.column for r in res.refs]]
 
 
-def _resolve(ctx: Context, res: Resource, line: int, raw: dict[str, Any], rows: Rows,
-             in_file: set[str], deferred: dict[int, str]) -> dict[str, Any] | None:
-    """Turn natural-key columns into ids; None when a reference cannot be resolved.
+DataSource = bytes | str | Callable[[], Iterable[bytes]]
 
-    A reference to a row of the same file (an agency's parent listed above or below it) is deferred: the row is
-    written after the one it names.
+
+def import_objects(*, session: Session, actor: Actor, res: Resource, data: DataSource, fmt: str,
+                   encoding: str | None = None, progress: Callable[[int], None] | None = None) -> ImportReport:
+    """Validate every row, then write all of them or none; a row with an `id` updates that object.
+
+    Rows are read and written in batches of IMPORT_BATCH inside a savepoint: the first bad row stops the writing
+    (the rest is still checked so every bad row is reported) and the savepoint is rolled back.
+    `data` is the file's bytes or text, or a callable giving its chunks afresh (a file read twice when rows may
+    name a parent further down).
     """
-    values = {k: v for k, v in raw.items() if k not in {r.column for r in res.refs}}
-    ok = True
-    for ref in res.refs:
-        if raw.get(ref.target) is not None:  # a raw id instead of a natural key
-            try:
-                _check_refs(ctx, res, {ref.target: int(raw[ref.target])})
-            except (FieldError, ValueError):
-                rows.add(line, f"no {ref.column.replace('_', ' ')} with id {raw[ref.target]}", ref.target)
-                ok = False
-        key = raw.get(ref.column)
-        if key is None:
-            continue
-        found = ctx.unit_ref(str(key)) if ref.model is AdminUnit else ctx.key_map(ref.model).get(str(key))
-        if found is None and ref.model is res.model and _same_file_key(res, key) in in_file:
-            deferred[line] = _same_file_key(res, key)
-            continue
-        if found is None:
-            rows.add(line, f"no {ref.column.replace('_', ' ')} '{key}'", ref.column)
-            ok = False
-        values[ref.target] = found
-    if res.model is Link:
-        for side in ("a", "b"):
-            device, name = values.pop(f"{side}_device", None), values.pop(f"{side}_interface", None)
-            if device is None or name is None:
-                if values.get(f"{side}_interface_id") is None:
-                    rows.add(line, f"{side}_device and {side}_interface are required", f"{side}_interface")
-                    ok = False
-                continue
-            iid = ctx.interface_ref(str(device), str(name))
-            if iid is None:
-                rows.add(line, f"device '{device}' has no interface '{name}'", f"{side}_interface")
-                ok = False
-            values[f"{side}_interface_id"] = iid
-    return values if ok else None
-
-
-def import_objects(*, session: Session, actor: Actor, res: Resource, data: bytes | str, fmt: str) -> ImportReport:
-    """Validate every row, then write all of them or none; a row with an `id` updates that object."""
-    rows = Rows(res.name)
-    ctx = Context(session)
-    ctx.preload_for(res.model.__tablename__)
-    audit.record_many(session=session, actor=actor, changes=[])  # takes the audit lock before the checks
-    creates: list[tuple[int, dict[str, Any]]] = []
-    updates: list[tuple[int, dict[str, Any]]] = []
-    seen: dict[tuple, int] = {}
-    seen_ends: dict[int, int] = {}
-    existing_keys = _existing_keys(session, res)
-    columns = _columns(res)
-    parsed = list(read_rows(data, fmt))
-    self_ref = next((r for r in res.refs if r.model is res.model), None)
-    in_file = {_same_file_key(res, raw[res.key[0]]) for _, raw in parsed
-               if self_ref and len(res.key) == 1 and raw.get(res.key[0]) and raw.get("id") is None}
-    deferred: dict[int, str] = {}
-    for line, raw in parsed:
-        obj_id = raw.pop("id", None)
-        values = _resolve(ctx, res, line, raw, rows, in_file, deferred)
-        if values is None:
-            continue
-        try:
-            if obj_id is not None:
-                current = session.get(res.model, int(obj_id))
-                if current is None:
-                    rows.add(line, f"no {res.label} with id {obj_id} to update", "id")
-                    continue
-                changes = res.update.model_validate(values).model_dump(exclude_unset=True)
-                merged = {**{c: getattr(current, c) for c in columns}, **changes}
-                if "operator_id" in changes:
-                    merged["operator_override"] = changes["operator_id"] is not None
-                values = merged
-            else:
-                values = res.create.model_validate(values).model_dump()
-            if res.prepare:
-                res.prepare(ctx, values)
-            _check_edit(ctx, actor, res, values, "import")
-        except ValidationError as exc:
-            rows.add_validation(line, exc)
-            continue
-        except FieldError as exc:
-            rows.add(line, exc.msg, exc.column)
-            continue
-        except PermissionDenied as exc:
-            rows.add(line, exc.detail)
-            continue
-        key = res.key_of(values)
-        if key is not None:
-            if key in seen:
-                rows.add(line, f"same {', '.join(res.key)} as row {seen[key]}", res.key[-1])
-                continue
-            seen[key] = line
-            holder = existing_keys.get(key)
-            if holder is not None and holder != (int(obj_id) if obj_id is not None else None):
-                rows.add(line, f"a {res.label} with {', '.join(res.key)} {'/'.join(map(str, key))} already "
-                         f"exists (id {holder}); give its id to update it", res.key[-1])
-                continue
-        if res.model is Link and not _link_ends_free(line, values, obj_id, seen_ends, existing_ends(session, ctx),
-                                                     rows):
-            continue
-        row = {k: v for k, v in values.items() if k in columns}
-        if line in deferred:
-            row["_parent_key"] = deferred[line]
-        (updates if obj_id is not None else creates).append((line, row))
-    generations = _generations(res, creates, deferred, rows)
-    rows.raise_if_any()
-    report = ImportReport(object_type=res.name)
-    for generation in generations:
-        report.created += _write(session=session, actor=actor, res=res, creates=generation, updates=[]).created
-    report.updated = _write(session=session, actor=actor, res=res, creates=[], updates=updates).updated
-    if res.model is Agreement:
-        recompute_responsibility(session=session, actor=actor)
+    audit.lock(session)  # one lock order: the audit lock before any row is touched
+    importer = _Importer(session, actor, res, fmt, encoding, progress)
+    savepoint = session.begin_nested()
+    try:
+        report = importer.run(data)
+    except BaseException:
+        savepoint.rollback()
+        session.expire_all()
+        raise
+    savepoint.commit()
     return report
 
 
+class _Importer:
+    def __init__(self, session: Session, actor: Actor, res: Resource, fmt: str, encoding: str | None,
+                 progress: Callable[[int], None] | None) -> None:
+        self.session, self.actor, self.res, self.fmt, self.encoding = session, actor, res, fmt, encoding
+        self.progress = progress
+        self.ctx = Context(session, actor=actor)
+        self.ctx.preload_for(res.model.__tablename__)
+        self.rows = Rows(res.name)
+        self.report = ImportReport(object_type=res.name)
+        self.columns = _columns(res)
+        self.spec = import_columns(res)
+        self.seen: dict[tuple, int] = {}
+        self.seen_ends: dict[int, int] = {}
+        self.existing_keys = _existing_keys(session, res)
+        self.self_ref = next((r for r in res.refs if r.model is res.model), None)
+        self.in_file: set[str] = set()
+        self.deferred: list[tuple[int, dict[str, Any], str]] = []  # (line, row, parent key) awaiting the parent
+        self.pending_creates: list[tuple[int, dict[str, Any]]] = []
+        self.pending_updates: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
+        self.changed: list[int] = []  # ids written, for the consequences (_after_write)
+
+    def _read(self, data: DataSource) -> Iterator[tuple[int, dict[str, Any]]]:
+        source = data() if callable(data) else data
+        return read_rows(source, self.fmt, encoding=self.encoding, columns=self.spec, object_type=self.res.name)
+
+    def run(self, data: DataSource) -> ImportReport:
+        if self.self_ref is not None:
+            key = _natural_column(self.res)
+            self.in_file = {_same_file_key(self.res, raw[key]) for _, raw in self._read(data)
+                            if raw.get(key) and raw.get("id") is None}
+        batch: list[tuple[int, dict[str, Any]]] = []
+        done = 0
+        for line, raw in self._read(data):
+            batch.append((line, raw))
+            if len(batch) >= IMPORT_BATCH:
+                self._batch(batch)
+                done += len(batch)
+                batch = []
+                if self.progress:
+                    self.progress(done)
+        if batch:
+            self._batch(batch)
+            done += len(batch)
+        self._write_deferred()
+        self.rows.raise_if_any()
+        if self.progress:
+            self.progress(done)
+        _after_write(self.session, self.actor, self.res, self.changed)
+        return self.report
+
+    # One batch of rows: validated against the stored rows (fetched for the batch at once), then written
+    def _batch(self, batch: list[tuple[int, dict[str, Any]]]) -> None:
+        ids = {}
+        for line, raw in batch:
+            if raw.get("id") is not None:
+                try:
+                    ids[line] = int(raw["id"])
+                    if not 1 <= ids[line] <= ID_MAX:
+                        raise ValueError
+                except (TypeError, ValueError):
+                    self.rows.add(line, f"id '{raw['id']}' is not a valid id", "id")
+        current = self._current(set(ids.values()))
+        for line, raw in batch:
+            if line in ids or raw.get("id") is None:
+                self._row(line, raw, ids.get(line), current)
+        if self.rows.errors:  # nothing more will be written: keep only what finds more bad rows
+            self.pending_creates.clear()
+            self.pending_updates.clear()
+            self.deferred.clear()
+        else:
+            self._flush()
+
+    def _current(self, ids: set[int]) -> dict[int, Any]:
+        """The stored rows with these ids that the actor may see (others answer as missing)."""
+        if not ids:
+            return {}
+        model, found = self.res.model, {}
+        ordered = sorted(ids)
+        for i in range(0, len(ordered), 5000):
+            stmt = visible(actor=self.actor, res=self.res, stmt=select(model).where(model.id.in_(ordered[i:i + 5000])))
+            found.update({obj.id: obj for obj in self.session.scalars(stmt)})
+        return found
+
+    def _row(self, line: int, raw: dict[str, Any], obj_id: int | None, current: dict[int, Any]) -> None:
+        res, rows = self.res, self.rows
+        raw = {k: v for k, v in raw.items() if k != "id"}
+        stored = None
+        if obj_id is not None:
+            obj = current.get(obj_id)
+            if obj is None:
+                rows.add(line, f"no {res.label} with id {obj_id} to update", "id")
+                return
+            stored = _stored(res, obj)
+        _fill_empty(res, raw)
+        parent_key: str | None = None
+        try:
+            values, parent_key = self._resolve(raw)
+        except FieldError as exc:
+            rows.add(line, exc.msg, exc.column)
+            return
+        try:
+            if stored is None:
+                changes = res.create.model_validate(values).model_dump()
+            else:
+                changes = self._update_changes(values, stored)
+        except ValidationError as exc:
+            rows.add_validation(line, exc)
+            return
+        except FieldError as exc:
+            rows.add(line, exc.msg, exc.column)
+            return
+        if parent_key is not None:
+            self.deferred.append((line, changes, parent_key))
+            return
+        self._accept(line, changes, stored, obj_id)
+
+    def _update_changes(self, values: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
+        """An update's fields; a column the update cannot change (a natural key, a link's ends) may be given only
+        with its stored value, so an export can be imported back as it is."""
+        res = self.res
+        for key, value in values.items():
+            if key in res.update.model_fields or key not in stored:
+                continue
+            if not _same_value(value, stored[key]):
+                raise FieldError(key, f"{key} cannot be changed by an update (stored: {_plain(stored[key])})")
+        changes = res.update.model_validate({k: v for k, v in values.items() if k in res.update.model_fields})
+        return changes.model_dump(exclude_unset=True)
+
+    def _accept(self, line: int, changes: dict[str, Any], stored: dict[str, Any] | None, obj_id: int | None) -> None:
+        res, rows = self.res, self.rows
+        try:
+            values = _plan(self.ctx, self.actor, res, changes=changes, current=stored,
+                           verb="import" if stored is None else "change")
+        except FieldError as exc:
+            rows.add(line, exc.msg, exc.column)
+            return
+        except PermissionDenied as exc:
+            rows.add(line, exc.detail)
+            return
+        key = res.key_of(values)
+        if key is not None:
+            if key in self.seen:
+                rows.add(line, f"same {', '.join(res.key)} as row {self.seen[key]}", res.key[-1])
+                return
+            self.seen[key] = line
+            holder = self.existing_keys.get(key)
+            if holder is not None and holder != obj_id:
+                rows.add(line, f"a {res.label} with {', '.join(res.key)} {'/'.join(map(str, key))} already "
+                         f"exists (id {holder}); give its id to update it", res.key[-1])
+                return
+        if res.model is Link and not self._link_ends_free(line, values, obj_id):
+            return
+        row = {k: v for k, v in values.items() if k in self.columns}
+        if stored is not None:
+            if all(row.get(k) == stored.get(k) for k in self.columns):
+                self.report.unchanged += 1
+                return
+            self.pending_updates.append((line, row, stored))
+        else:
+            self.pending_creates.append((line, row))
+
+    def _resolve(self, raw: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """Natural-key columns turned into ids; a parent named further down the same file is deferred."""
+        res, ctx = self.res, self.ctx
+        values = {k: v for k, v in raw.items() if k not in {r.column for r in res.refs} and k not in LINK_ENDS}
+        parent_key = None
+        for ref in res.refs:
+            if ref.column not in raw:
+                continue
+            key = raw[ref.column]
+            if key is None:
+                values.setdefault(ref.target, None)
+                continue
+            found = ctx.ref_id(ref, str(key))
+            if found is None and ref is self.self_ref and _same_file_key(res, key) in self.in_file:
+                parent_key = str(key) if res.model is AdminUnit else _same_file_key(res, key)
+                values[ref.target] = None
+                continue
+            if found is None:
+                raise FieldError(ref.column, f"no {ref.column.replace('_', ' ')} '{key}'")
+            values[ref.target] = found
+        if res.model is Link:
+            for side in ("a", "b"):
+                device, name = raw.get(f"{side}_device"), raw.get(f"{side}_interface")
+                if device is None and name is None:
+                    continue
+                if device is None or name is None:
+                    raise FieldError(f"{side}_interface", f"give both {side}_device and {side}_interface")
+                iid = ctx.interface_ref(str(device), str(name))
+                if iid is None:
+                    raise FieldError(f"{side}_interface", f"device '{device}' has no interface '{name}'")
+                values[f"{side}_interface_id"] = iid
+        return values, parent_key
+
+    def _link_ends_free(self, line: int, values: dict[str, Any], obj_id: int | None) -> bool:
+        ok = True
+        ends = self.ctx.link_ends()
+        for side in ("a", "b"):
+            iid = values[f"{side}_interface_id"]
+            holder = ends.get(iid)
+            if holder is not None and holder[0] != obj_id:
+                self.rows.add(line, f"interface already ends link '{holder[1]}'", f"{side}_interface")
+                ok = False
+            elif iid in self.seen_ends:
+                self.rows.add(line, f"interface also ends the link of row {self.seen_ends[iid]}", f"{side}_interface")
+                ok = False
+            else:
+                self.seen_ends[iid] = line
+        return ok
+
+    def _flush(self) -> None:
+        creates, updates = self.pending_creates, self.pending_updates
+        self.pending_creates, self.pending_updates = [], []
+        if not creates and not updates:
+            return
+        res, model, changes = self.res, self.res.model, []
+        if creates:
+            payload = [row for _, row in creates]
+            ids = insert_rows(self.session, model.__table__, payload)
+            for obj_id, row in zip(ids, payload):
+                changes.append(audit.Change("create", model.__tablename__, obj_id, _repr(res, row),
+                                            after=_public(model, {"id": obj_id, **row})))
+                self.ctx.created(res, obj_id, row)
+            self.changed += ids
+        if updates:
+            payload = [row for _, row, _ in updates]
+            search.fill(model.__tablename__, payload)
+            self.session.execute(update(model), payload)
+            search.sync(self.session.connection(), model.__tablename__, payload)
+            for _, row, stored in updates:
+                changes.append(audit.Change("update", model.__tablename__, row["id"], _repr(res, row),
+                                            before=_public(model, stored), after=_public(model, row)))
+            self.changed += [row["id"] for row in payload]
+        audit.record_many(session=self.session, actor=self.actor, changes=changes)
+        self.session.expire_all()
+        self.report.created += len(creates)
+        self.report.updated += len(updates)
+
+    def _write_deferred(self) -> None:
+        """Rows that named a parent further down, in the order their parents were written."""
+        pending = self.deferred
+        while pending and not self.rows.errors:
+            target = self.self_ref.target
+            ready, waiting = [], []
+            for line, changes, parent_key in pending:
+                parent = self.ctx.ref_id(self.self_ref, parent_key)
+                (ready if parent is not None else waiting).append((line, {**changes, target: parent}, parent_key))
+            if not ready:
+                break
+            for line, changes, _ in ready:
+                self._accept(line, changes, None, None)
+            if not self.rows.errors:
+                self._flush()
+            pending = waiting
+        for line, _, parent_key in pending:
+            self.rows.add(line, f"parent '{parent_key}' is not written before it: the rows form a cycle or name a "
+                          "row that has an error", self.self_ref.target if self.self_ref else None)
+
+
+def _plain(value: Any) -> Any:
+    return getattr(value, "value", value)
+
+
+def _same_value(given: Any, stored: Any) -> bool:
+    if given is None or stored is None:
+        return given is None and stored is None
+    if isinstance(stored, int) and not isinstance(stored, bool):
+        try:
+            return int(given) == stored
+        except (TypeError, ValueError):
+            return False
+    return str(given).strip() == str(_plain(stored))
+
+
+def _fill_empty(res: Resource, raw: dict[str, Any]) -> None:
+    """An empty cell (or JSON null): NULL where the column allows it, empty text for text columns, otherwise the
+    default (a new row) or the stored value (an update)."""
+    table = res.model.__table__
+    refs = {r.column: r.target for r in res.refs}
+    for key in [k for k, v in raw.items() if v is None]:
+        if key in LINK_ENDS:
+            del raw[key]
+            continue
+        column = table.c.get(refs.get(key, key))
+        if column is not None and column.nullable:
+            continue
+        if column is not None and isinstance(column.type, String) and key not in refs:
+            raw[key] = ""
+        else:
+            del raw[key]
+
+
+def _natural_column(res: Resource) -> str:
+    """The column by which rows of this type are named in a file (its natural key)."""
+    from tslcd.registry.context import NATURAL_KEYS
+
+    return "code" if res.model is AdminUnit else NATURAL_KEYS[res.model].key
+
+
 def _same_file_key(res: Resource, key: Any) -> str:
-    """A natural key as stored, so that a parent named in another spelling still matches (agency codes)."""
-    if res.model is Agency:
+    """A natural key as stored, so that a parent named in another spelling still matches (agency codes; a unit's
+    code, whatever date follows it)."""
+    if res.model is AdminUnit:
+        return str(key).partition("@")[0]
+    if res.name == "agencies":
         try:
             return check_agency_code(str(key))
         except ValueError:
             return str(key)
     return str(key)
-
-
-def _generations(res: Resource, creates: list[tuple[int, dict[str, Any]]], deferred: dict[int, str],
-                 rows: Rows) -> list[list[tuple[int, dict[str, Any]]]]:
-    """Creates in the order they can be written: rows naming a parent of the same file after that parent."""
-    if not deferred:
-        return [creates]
-    key = res.key[0]
-    target = next(r.target for r in res.refs if r.model is res.model)
-    written: set[str] = set()
-    pending, generations = creates, []
-    while pending:
-        ready = [c for c in pending if c[0] not in deferred or deferred[c[0]] in written]
-        if not ready:
-            for line, _ in pending:
-                rows.add(line, f"parent '{deferred[line]}' is not written before it: the rows form a cycle or "
-                         "name a row that has an error", target)
-            return []
-        generations.append(ready)
-        written |= {str(row[key]) for _, row in ready}
-        ready_lines = {line for line, _ in ready}
-        pending = [c for c in pending if c[0] not in ready_lines]
-    return generations
 
 
 def _existing_keys(session: Session, res: Resource) -> dict[tuple, int]:
@@ -399,61 +732,6 @@ def _existing_keys(session: Session, res: Resource) -> dict[tuple, int]:
     return {tuple(r[:-1]): r[-1] for r in session.execute(select(*cols, res.model.id))}
 
 
-def existing_ends(session: Session, ctx: Context) -> dict[int, tuple[int, str]]:
-    cache = getattr(ctx, "_link_ends", None)
-    if cache is None:
-        cache = {}
-        for lid, a, b, slug in session.execute(select(Link.id, Link.a_interface_id, Link.b_interface_id, Link.slug)):
-            cache[a] = cache[b] = (lid, slug)
-        ctx._link_ends = cache
-    return cache
-
-
-def _link_ends_free(line: int, values: dict[str, Any], obj_id: Any, seen_ends: dict[int, int],
-                    ends: dict[int, tuple[int, str]], rows: Rows) -> bool:
-    ok = True
-    for side in ("a", "b"):
-        iid = values[f"{side}_interface_id"]
-        holder = ends.get(iid)
-        if holder is not None and holder[0] != (int(obj_id) if obj_id is not None else None):
-            rows.add(line, f"interface already ends link '{holder[1]}'", f"{side}_interface")
-            ok = False
-        elif iid in seen_ends:
-            rows.add(line, f"interface also ends the link of row {seen_ends[iid]}", f"{side}_interface")
-            ok = False
-        else:
-            seen_ends[iid] = line
-    return ok
-
-
-def _write(*, session: Session, actor: Actor, res: Resource, creates: list, updates: list) -> ImportReport:
-    model, changes = res.model, []
-    if creates:
-        payload = [row for _, row in creates]
-        self_ref = next((r for r in res.refs if r.model is res.model), None)
-        if self_ref is not None and res.key:
-            ids_by_key = Context(session).key_map(model)
-            for row in payload:
-                if row.get(self_ref.target) is None and row.get("_parent_key"):
-                    row[self_ref.target] = ids_by_key[row["_parent_key"]]
-            for row in payload:
-                row.pop("_parent_key", None)
-        ids = insert_rows(session, model.__table__, payload)
-        for obj_id, row in zip(ids, payload):
-            changes.append(audit.Change("create", model.__tablename__, obj_id, _repr(res, row),
-                                        after=_public({"id": obj_id, **row})))
-    if updates:
-        ids = [row["id"] for _, row in updates]
-        before = {o.id: audit.snapshot(o) for o in session.scalars(select(model).where(model.id.in_(ids)))}
-        session.execute(update(model), [row for _, row in updates])
-        for _, row in updates:
-            changes.append(audit.Change("update", model.__tablename__, row["id"], _repr(res, row),
-                                        before=before[row["id"]], after=_public(row)))
-    audit.record_many(session=session, actor=actor, changes=changes)
-    session.expire_all()
-    return ImportReport(object_type=res.name, created=len(creates), updated=len(updates))
-
-
 def _repr(res: Resource, row: dict[str, Any]) -> str:
     for attr in ("slug", "code", "name"):
         if row.get(attr):
@@ -461,63 +739,73 @@ def _repr(res: Resource, row: dict[str, Any]) -> str:
     return f"{res.label} {row.get('id', '')}".strip()
 
 
+# Export
 def export_objects(*, session: Session, actor: Actor, res: Resource, fmt: str) -> bytes:
     """Every visible object in the import format (natural keys for related rows): export, edit, import back."""
-    columns = _export_columns(res)
-    names: dict[str, dict[int, str]] = {}
-    for ref in res.refs:
-        if ref.model is AdminUnit:
-            names[ref.column] = dict(session.execute(select(AdminUnit.id, AdminUnit.code)).all())
-        else:
-            names[ref.column] = {v: k for k, v in Context(session).key_map(ref.model).items()}
-    iface: dict[int, tuple[str, str]] = {}
-    if res.model is Link:
-        iface = {i: (d, n) for i, d, n in session.execute(
-            select(Interface.id, Device.name, Interface.name).join(Device, Device.id == Interface.device_id))}
-    stmt = visible(actor=actor, res=res, stmt=select(res.model)).order_by(res.model.id)
+    return b"".join(iter_export(session=session, actor=actor, res=res, fmt=fmt))
 
-    def rows():
-        for obj in session.scalars(stmt.execution_options(yield_per=2000)):
-            row = {c: audit.jsonable(getattr(obj, c, None)) for c in columns if hasattr(obj, c)}
-            for ref in res.refs:
-                row[ref.column] = names[ref.column].get(getattr(obj, ref.target))
-            if res.model is Link:
-                row["a_device"], row["a_interface"] = iface[obj.a_interface_id]
-                row["b_device"], row["b_interface"] = iface[obj.b_interface_id]
-            if res.model is Device and not obj.operator_override:
-                row["operator"] = None
-            if res.model is Link and not obj.operator_override:
-                row["operator"] = None
+
+def iter_export(*, session: Session, actor: Actor, res: Resource, fmt: str) -> Iterator[bytes]:
+    """The export in pieces, read in batches (memory bounded by the batch, not the table)."""
+    columns = export_columns(res)
+    model = res.model
+    ctx = Context(session, actor=actor)
+    hidden = _secret_columns(model)
+    plain = [c for c in columns if c in _columns(res) and c not in hidden]
+    stmt = visible(actor=actor, res=res, stmt=select(*[getattr(model, c) for c in plain], *[
+        getattr(model, r.target) for r in res.refs])).order_by(model.id)
+    if model is Link:
+        stmt = stmt.add_columns(model.a_interface_id, model.b_interface_id, model.operator_override)
+    elif "operator_override" in _columns(res):
+        stmt = stmt.add_columns(model.operator_override)
+    names = {ref.column: ctx.ref_names(ref) for ref in res.refs}
+    interfaces = ctx.interface_names() if model is Link else {}
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for r in session.execute(stmt.execution_options(yield_per=2000)):
+            values = list(r)
+            row = {c: audit.jsonable(v) for c, v in zip(plain, values)}
+            for i, ref in enumerate(res.refs):
+                target = values[len(plain) + i]
+                row[ref.column] = names[ref.column].get(target) if target is not None else None
+            extra = values[len(plain) + len(res.refs):]
+            if model is Link:
+                row["a_device"], row["a_interface"] = interfaces[extra[0]]
+                row["b_device"], row["b_interface"] = interfaces[extra[1]]
+            if "operator_override" in _columns(res) and not extra[-1]:
+                row["operator"] = None  # derived from the agreements, not stated
             yield row
 
-    return write_rows(rows(), columns, fmt)
+    return iter_rows(rows(), columns, fmt)
 
 
 # Responsibility
 def recompute_responsibility(*, session: Session, actor: Actor, on: date | None = None) -> int:
     """Re-derive the operator of every device, link and subscription not overridden; returns how many changed."""
+    audit.lock(session)
     ctx = Context(session, on)
     changes = []
     for model in (Device, Link):
         rows = session.execute(select(model.id, model.tier, model.province_id, model.operator_id)
                                .where(model.operator_override.is_(False))).all()
         new = [{"id": r.id, "operator_id": ctx.responsible_operator(r.tier, r.province_id)} for r in rows]
-        moved = [n for n, r in zip(new, rows) if n["operator_id"] != r.operator_id]
+        moved = [(n, r) for n, r in zip(new, rows) if n["operator_id"] != r.operator_id]
         if moved:
-            session.execute(update(model), moved)
-            changes += [audit.Change("update", model.__tablename__, m["id"], note="responsibility re-derived",
-                                     after={"operator_id": m["operator_id"]}) for m in moved]
+            session.execute(update(model), [n for n, _ in moved])
+            changes += [audit.Change("update", model.__tablename__, n["id"], note="responsibility re-derived",
+                                     before={"operator_id": r.operator_id}, after={"operator_id": n["operator_id"]})
+                        for n, r in moved]
     sub_rows = session.execute(select(Subscription.id, Subscription.operator_id, Link.operator_id.label("lop"))
                                .join(Link, Link.id == Subscription.access_link_id)).all()
-    moved = [{"id": r.id, "operator_id": r.lop} for r in sub_rows if r.lop != r.operator_id]
-    if moved:
-        session.execute(update(Subscription), moved)
-        changes += [audit.Change("update", "subscriptions", m["id"], note="responsibility re-derived",
-                                 after={"operator_id": m["operator_id"]}) for m in moved]
+    moved_subs = [r for r in sub_rows if r.lop != r.operator_id]
+    if moved_subs:
+        session.execute(update(Subscription), [{"id": r.id, "operator_id": r.lop} for r in moved_subs])
+        changes += [audit.Change("update", "subscriptions", r.id, note="responsibility re-derived",
+                                 before={"operator_id": r.operator_id}, after={"operator_id": r.lop})
+                    for r in moved_subs]
     audit.record_many(session=session, actor=actor, changes=changes)
     session.expire_all()
     return len(changes)
-
 
 
 def snmp_secret(*, session: Session, credential_id: int) -> dict[str, Any]:
@@ -529,3 +817,11 @@ def snmp_secret(*, session: Session, credential_id: int) -> dict[str, Any]:
         raise NotFound(f"no SNMP credential {credential_id}")
     return {"version": cred.version.value, "username": cred.username, "auth_protocol": cred.auth_protocol,
             "priv_protocol": cred.priv_protocol, **unseal(cred.secret)}
+
+
+def restricted_ids(*, session: Session, actor: Actor, name: str, ids: Iterable[int]) -> set[int]:
+    """Which of `ids` of object type `name` the actor may see (topology and reports ask this)."""
+    res = resource(name)
+    if not restricted(actor, res):
+        return set(ids)
+    return visible_ids(session=session, actor=actor, res=res, ids=ids)

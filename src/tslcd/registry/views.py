@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from tslcd.core.bulk import ImportReport
 from tslcd.core.config import get_settings
-from tslcd.core.deps import SessionDep
+from tslcd.core.deps import ObjectId, Offset, SessionDep, charset_of, read_body
 from tslcd.security.deps import ActorDep
 from tslcd.core.listing import Page
 from tslcd.registry import adminunits, schemas, service
@@ -50,37 +50,46 @@ def _add_resource_routes(res: Resource) -> None:
     max_page = get_settings().page_size_max
 
     def list_view(session: SessionDep, actor: ActorDep, filters: dict = filters_dep,
-                  q: Annotated[str | None, Query(description="search in " + ", ".join(res.search))] = None,
-                  as_of: Annotated[date | None, Query(description="only objects valid on this date")] = None,
+                  q: Annotated[str | None, Query(max_length=200, description=(
+                      ("search in " + ", ".join(getattr(res.model, "__search_fields__", ()))
+                       + " ignoring case and diacritics ('quang ninh' finds 'Quảng Ninh')")
+                      if getattr(res.model, "__search_fields__", ()) else "not searchable: refused"))] = None,
+                  as_of: Annotated[str | None, Query(pattern=r"^(all|\d{4}-\d{2}-\d{2})$", description=(
+                      "objects with validity dates: those in force on this date (default: today), "
+                      "or 'all' for history"))] = None,
                   limit: Annotated[int, Query(ge=1, le=max_page)] = 50,
-                  offset: Annotated[int, Query(ge=0)] = 0):
+                  offset: Offset = 0):
         count, rows = service.list_objects(session=session, actor=actor, res=res, filters=filters, q=q,
                                            as_of=as_of, limit=limit, offset=offset)
         return page_model(count=count, limit=limit, offset=offset,
                           results=[read_model.model_validate(r) for r in rows])
 
-    def get_view(obj_id: int, session: SessionDep, actor: ActorDep):
+    def get_view(obj_id: ObjectId, session: SessionDep, actor: ActorDep):
         return service.get_object(session=session, actor=actor, res=res, obj_id=obj_id)
 
     def create_view(obj_in: Annotated[res.create, Body()], session: SessionDep, actor: ActorDep):  # type: ignore
         return service.create_object(session=session, actor=actor, res=res, obj_in=obj_in)
 
-    def update_view(obj_id: int, obj_in: Annotated[res.update, Body()], session: SessionDep,  # type: ignore
+    def update_view(obj_id: ObjectId, obj_in: Annotated[res.update, Body()], session: SessionDep,  # type: ignore
                     actor: ActorDep):
         return service.update_object(session=session, actor=actor, res=res, obj_id=obj_id, obj_in=obj_in)
 
-    def delete_view(obj_id: int, session: SessionDep, actor: ActorDep) -> Response:
+    def delete_view(obj_id: ObjectId, session: SessionDep, actor: ActorDep) -> Response:
         service.delete_object(session=session, actor=actor, res=res, obj_id=obj_id)
         return Response(status_code=204)
 
     async def import_view(request: Request, session: SessionDep, actor: ActorDep,
-                          format: Annotated[str | None, Query(pattern="^(csv|json)$")] = None) -> ImportReport:
+                          format: Annotated[str | None, Query(pattern="^(csv|json)$")] = None,
+                          encoding: Annotated[str | None, Query(
+                              pattern="^[A-Za-z0-9_-]{1,20}$",
+                              description="the file's encoding when not UTF-8: cp1258, cp1252 or latin-1 "
+                                          "(or a charset in Content-Type)")] = None) -> ImportReport:
         fmt = format or ("json" if "json" in request.headers.get("content-type", "") else "csv")
-        data = await request.body()
+        data = await read_body(request)
         from starlette.concurrency import run_in_threadpool
 
         return await run_in_threadpool(service.import_objects, session=session, actor=actor, res=res, data=data,
-                                       fmt=fmt)
+                                       fmt=fmt, encoding=encoding or charset_of(request))
 
     def export_view(session: SessionDep, actor: ActorDep,
                     format: Annotated[str, Query(pattern="^(csv|json)$")] = "csv") -> Response:
@@ -108,7 +117,7 @@ def _add_resource_routes(res: Resource) -> None:
 
 
 @router.get("/admin-units/{obj_id}/lineage", tags=["admin-units"], response_model=schemas.LineageRead)
-def lineage_view(obj_id: int, session: SessionDep, actor: ActorDep,
+def lineage_view(obj_id: ObjectId, session: SessionDep, actor: ActorDep,
                  on: Annotated[date | None, Query(description="the unit that covers it on this date")] = None):
     """Where a unit's territory went in a merger, where it came from, and which unit holds it on a date."""
     unit = service.get_object(session=session, actor=actor, res=RESOURCES["admin-units"], obj_id=obj_id)

@@ -2,12 +2,14 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
-from tslcd.core.deps import SessionDep
-from tslcd.security.deps import ActorDep
+from fastapi import APIRouter, Query, Request
+
+from tslcd.core.deps import ObjectId, Offset, SessionDep
+from tslcd.core.inputs import INT64_MAX
 from tslcd.core.errors import NotFound
 from tslcd.core.listing import Page
 from tslcd.security import audit, service
+from tslcd.security.deps import ActorDep
 from tslcd.security.models import User
 from tslcd.security.schemas import (AuditRead, AuditVerifyRead, TokenIssued, TokenRequest, UserCreate, UserRead,
                                     UserUpdate)
@@ -15,10 +17,12 @@ from tslcd.security.schemas import (AuditRead, AuditVerifyRead, TokenIssued, Tok
 router = APIRouter()
 
 
-@router.post("/auth/token", response_model=TokenIssued, tags=["auth"], summary="Exchange a password for a token")
-def token_view(body: TokenRequest, session: SessionDep):
+@router.post("/auth/token", response_model=TokenIssued, tags=["auth"], summary="Exchange a password for a token",
+             responses={401: {"description": "Wrong username or password"},
+                        429: {"description": "Too many failed logins: try again after Retry-After seconds"}})
+def token_view(body: TokenRequest, session: SessionDep, request: Request):
     plain, token, user = service.login(session=session, username=body.username, password=body.password,
-                                       name=body.name)
+                                       name=body.name, address=request.client.host if request.client else None)
     return TokenIssued(token=plain, expires_at=token.expires_at, username=user.username, role=user.role)
 
 
@@ -38,7 +42,7 @@ def create_user_view(user_in: UserCreate, session: SessionDep, actor: ActorDep):
 
 
 @router.patch("/users/{user_id}", response_model=UserRead, tags=["users"])
-def update_user_view(user_id: int, user_in: UserUpdate, session: SessionDep, actor: ActorDep):
+def update_user_view(user_id: ObjectId, user_in: UserUpdate, session: SessionDep, actor: ActorDep):
     service.require_admin(actor)
     user = session.get(User, user_id)
     if user is None:
@@ -48,16 +52,24 @@ def update_user_view(user_id: int, user_in: UserUpdate, session: SessionDep, act
 
 @router.get("/audit", response_model=Page[AuditRead], tags=["audit"], summary="The audit log, newest first")
 def audit_view(session: SessionDep, actor: ActorDep,
-               object_type: str | None = None, object_id: int | None = None, actor_name: str | None = None,
-               limit: Annotated[int, Query(ge=1, le=1000)] = 50, offset: Annotated[int, Query(ge=0)] = 0):
+               object_type: Annotated[str | None, Query(max_length=40)] = None,
+               object_id: Annotated[int | None, Query(ge=0, le=INT64_MAX)] = None,
+               actor_name: Annotated[str | None, Query(max_length=64)] = None,
+               limit: Annotated[int, Query(ge=1, le=1000)] = 50, offset: Offset = 0):
     count, rows = audit.list_records(session=session, actor=actor, object_type=object_type, object_id=object_id,
                                      actor_name=actor_name, limit=limit, offset=offset)
-    return Page[AuditRead](count=count, limit=limit, offset=offset,
-                           results=[AuditRead.model_validate(r) for r in rows])
+    results = []
+    for r in rows:
+        item = AuditRead.model_validate(r)
+        item.before, item.after = audit.redact(r.object_type, r.before), audit.redact(r.object_type, r.after)
+        results.append(item)
+    return Page[AuditRead](count=count, limit=limit, offset=offset, results=results)
 
 
 @router.get("/audit/verify", response_model=AuditVerifyRead, tags=["audit"],
-            summary="Recompute the hash chain of the audit log")
-def audit_verify_view(session: SessionDep, actor: ActorDep):
-    result = audit.verify(session=session, actor=actor)
-    return AuditVerifyRead(ok=result.ok, checked=result.checked, problem=result.problem, record_id=result.record_id)
+            summary="Check the keyed chain of the audit log and its checkpoints")
+def audit_verify_view(session: SessionDep, actor: ActorDep,
+                      full: Annotated[bool, Query(description="re-check every record, not only those after the "
+                                                              "last verified checkpoint")] = False):
+    result = audit.verify(session=session, actor=actor, full=full)
+    return AuditVerifyRead.model_validate(result, from_attributes=True)

@@ -1,6 +1,8 @@
-"""Alarms from measurements: utilization over thresholds, links down, speed mismatches, unreachable devices.
+"""Alarms from measurements: utilization over thresholds, links down, speed mismatches, unreachable devices,
+32-bit counters too narrow for their port.
 
-One alarm per condition and object (dedup_key = kind:object_type:object_id). A repeat while it is active bumps
+One alarm per condition and object (dedup_key = kind:object_type:object_id, and the direction for utilization:
+a 70 % a→b next to a 90 % b→a is a warning and a critical). A repeat while it is active bumps
 `occurrences` and `last_seen`; the condition going away sets `cleared_at`; the next occurrence opens a new alarm.
 Only alarms that change are written: raised or repeated conditions, and clears of alarms that are active.
 
@@ -25,8 +27,8 @@ from tslcd.registry.models import AdminUnit, Device, Link, Operator, UnitKind
 from tslcd.security.actor import Actor
 from tslcd.security.models import Role
 from tslcd.telemetry.inventory import DeviceInfo, InterfaceInfo, Inventory, LinkInfo
-from tslcd.telemetry.models import Alarm, AlarmKind, Severity, dedup_key
-from tslcd.telemetry.schemas import RateSample
+from tslcd.telemetry.models import Alarm, AlarmKind, Direction, Severity, dedup_key
+from tslcd.telemetry.schemas import DeviceStatus, RateSample
 from tslcd.telemetry.storage import as_utc
 
 SEVERITY = {
@@ -35,9 +37,12 @@ SEVERITY = {
     AlarmKind.link_down: Severity.critical,
     AlarmKind.speed_mismatch: Severity.warning,
     AlarmKind.device_unreachable: Severity.major,
+    AlarmKind.counter_too_narrow: Severity.warning,
 }
 # ifHighSpeed counts whole Mbit/s: a capacity within one of the reported speed matches it.
 SPEED_RESOLUTION_BPS = 1_000_000
+# ifSpeed is a Gauge32: this value means "4.29 Gbit/s or more", so any capacity at least as high matches it.
+IF_SPEED_SATURATED = (1 << 32) - 1
 
 
 def bitrate_vi(bps: float) -> str:
@@ -52,6 +57,21 @@ def pct_vi(value: float) -> str:
     return f"{value:.1f} %".replace(".", ",")
 
 
+def bitrate_en(bps: float) -> str:
+    """'10 Gbit/s', '8.5 Gbit/s'."""
+    for unit, scale in (("Gbit/s", 1e9), ("Mbit/s", 1e6), ("kbit/s", 1e3)):
+        if bps >= scale:
+            return f"{bps / scale:.3g} {unit}"
+    return f"{bps:.0f} bit/s"
+
+
+def speed_matches(speed_bps: int, capacity: int) -> bool:
+    """A reported speed agrees with a capacity: within ifHighSpeed's resolution, or a saturated ifSpeed under it."""
+    if speed_bps >= IF_SPEED_SATURATED and capacity >= speed_bps - SPEED_RESOLUTION_BPS:
+        return True
+    return abs(speed_bps - capacity) < SPEED_RESOLUTION_BPS
+
+
 @dataclass
 class Raise:
     kind: AlarmKind
@@ -64,10 +84,11 @@ class Raise:
     link_id: int | None = None
     operator_id: int | None = None
     province_id: int | None = None
+    part: str | None = None  # the direction of a utilization alarm
 
     @property
     def key(self) -> str:
-        return dedup_key(self.kind, self.object_type, self.object_id)
+        return dedup_key(self.kind, self.object_type, self.object_id, self.part)
 
 
 @dataclass
@@ -99,9 +120,11 @@ def active_keys(session: Session) -> set[str]:
 
 
 def _link_raise(kind: AlarmKind, link: LinkInfo, ts: datetime, message: str, *, value: float | None = None,
-                device_id: int | None = None, object_type: str = "links", object_id: int | None = None) -> Raise:
+                device_id: int | None = None, object_type: str = "links", object_id: int | None = None,
+                part: str | None = None) -> Raise:
     return Raise(kind, object_type, link.id if object_id is None else object_id, ts, message, value,
-                 device_id=device_id, link_id=link.id, operator_id=link.operator_id, province_id=link.province_id)
+                 device_id=device_id, link_id=link.id, operator_id=link.operator_id, province_id=link.province_id,
+                 part=part)
 
 
 def link_state(changes: Changes, active: set[str], inventory: Inventory, interface_id: int, up: bool,
@@ -134,54 +157,98 @@ def evaluate_samples(inventory: Inventory, latest: Iterable[RateSample], active:
         iface = interfaces.get(s.interface_id)
         if iface is None:
             continue
+        ts = as_utc(s.ts)
+        if s.blind_bps is not None and (s.blind_bps > 0 or iface.narrow_key in active):
+            _narrow(changes, active, iface, devices[iface.device_id], s, ts)
         link = iface.link
         if link is None or not link.active:
             continue
-        ts = as_utc(s.ts)
         if s.oper_up is False or (s.oper_up and link.down_key in active):
             _link_state(changes, active, inventory, iface, s.oper_up, ts)
         speed = s.speed_bps or None  # 0: the agent does not know (virtual ports), not a mismatch
-        if speed is not None and (abs(speed - link.capacity) >= SPEED_RESOLUTION_BPS or iface.speed_key in active):
+        if speed is not None and (not speed_matches(speed, link.capacity) or iface.speed_key in active):
             _speed(changes, active, link, iface, devices[iface.device_id], speed, ts)
         if iface.side == link.measured_side and (s.in_bps is not None or s.out_bps is not None):
             _utilization(changes, active, link, devices, iface.side, s, ts)
     return changes
 
 
+def _narrow(changes: Changes, active: set[str], iface: InterfaceInfo, device: DeviceInfo, s: RateSample,
+            ts: datetime) -> None:
+    """One alarm while the interface's 32-bit counters cannot measure it; cleared once they can."""
+    if not s.blind_bps:
+        changes.clear(iface.narrow_key, ts, active)
+        return
+    link = iface.link
+    speed, seconds = s.blind_bps, f"{s.blind_s:g}"
+    changes.raise_(Raise(
+        AlarmKind.counter_too_narrow, "interfaces", iface.id, ts, value=float(speed), device_id=iface.device_id,
+        link_id=link.id if link else None, operator_id=link.operator_id if link else device.operator_id,
+        province_id=link.province_id if link else device.province_id,
+        message=(f"Cổng {iface.name} trên {device.name}: bộ đếm 32 bit không đo được {bitrate_vi(speed)} với chu kỳ "
+                 f"{seconds} s, không có số liệu lưu lượng (cần bộ đếm 64 bit: SNMPv2c/v3 và ifXTable, hoặc chu kỳ "
+                 f"ngắn hơn) — 32-bit counters cannot measure {bitrate_en(speed)} at a {seconds} s interval")))
+
+
 def _speed(changes: Changes, active: set[str], link: LinkInfo, iface: InterfaceInfo, device: DeviceInfo,
            speed_bps: int, ts: datetime) -> None:
-    if abs(speed_bps - link.capacity) < SPEED_RESOLUTION_BPS:
+    if speed_matches(speed_bps, link.capacity):
         changes.clear(iface.speed_key, ts, active)
         return
+    reported = (f"từ {bitrate_vi(speed_bps)} trở lên" if speed_bps >= IF_SPEED_SATURATED
+                else bitrate_vi(speed_bps))
     changes.raise_(_link_raise(
         AlarmKind.speed_mismatch, link, ts, value=float(speed_bps), device_id=iface.device_id,
         object_type="interfaces", object_id=iface.id,
-        message=(f"Cổng {iface.name} trên {device.name} báo tốc độ {bitrate_vi(speed_bps)}, khác dung lượng "
+        message=(f"Cổng {iface.name} trên {device.name} báo tốc độ {reported}, khác dung lượng "
                  f"{bitrate_vi(link.capacity)} của tuyến {link.slug}")))
 
 
 def _utilization(changes: Changes, active: set[str], link: LinkInfo, devices: dict[int, DeviceInfo], side: str,
                  s: RateSample, ts: datetime) -> None:
-    """Warning above the first threshold, critical above the second; one replaces the other."""
+    """Each direction on its own: warning above the first threshold, critical above the second (one replaces
+    the other); a gap in one direction leaves that direction's alarm as it is."""
     # Seen from the a end: "out" goes a -> b. A b-end interface sees the same traffic with in and out swapped.
     a_to_b, b_to_a = (s.out_bps, s.in_bps) if side == "a" else (s.in_bps, s.out_bps)
-    a_to_b, b_to_a = a_to_b or 0.0, b_to_a or 0.0
-    busier = a_to_b if a_to_b >= b_to_a else b_to_a
-    pct = 100.0 * busier / link.capacity
-    if pct > link.critical_pct:
-        kind, threshold, other = AlarmKind.utilization_critical, link.critical_pct, link.warning_key
-    elif pct > link.warning_pct:
-        kind, threshold, other = AlarmKind.utilization_warning, link.warning_pct, link.critical_key
-    else:
-        changes.clear(link.warning_key, ts, active)
-        changes.clear(link.critical_key, ts, active)
-        return
-    source, target = ((link.a_device_id, link.b_device_id) if busier == a_to_b
-                      else (link.b_device_id, link.a_device_id))
-    changes.clear(other, ts, active)
-    changes.raise_(_link_raise(kind, link, ts, value=round(pct, 2), message=(
-        f"Tuyến {link.slug}: lưu lượng {devices[source].name} → {devices[target].name} {bitrate_vi(busier)}, "
-        f"bằng {pct_vi(pct)} dung lượng {bitrate_vi(link.capacity)}, vượt ngưỡng {threshold:g} %")))
+    for d, (direction, bps, source, target) in enumerate((
+            (Direction.a_to_b, a_to_b, link.a_device_id, link.b_device_id),
+            (Direction.b_to_a, b_to_a, link.b_device_id, link.a_device_id))):
+        if bps is None:
+            continue
+        warning_key, critical_key = link.warning_keys[d], link.critical_keys[d]
+        pct = 100.0 * bps / link.capacity
+        if pct > link.critical_pct:
+            kind, threshold, other = AlarmKind.utilization_critical, link.critical_pct, warning_key
+        elif pct > link.warning_pct:
+            kind, threshold, other = AlarmKind.utilization_warning, link.warning_pct, critical_key
+        else:
+            changes.clear(warning_key, ts, active)
+            changes.clear(critical_key, ts, active)
+            continue
+        changes.clear(other, ts, active)
+        changes.raise_(_link_raise(kind, link, ts, value=round(pct, 2), part=direction.value, message=(
+            f"Tuyến {link.slug}: lưu lượng {devices[source].name} → {devices[target].name} {bitrate_vi(bps)}, "
+            f"bằng {pct_vi(pct)} dung lượng {bitrate_vi(link.capacity)}, vượt ngưỡng {threshold:g} %")))
+
+
+def device_changes(inventory: Inventory, statuses: Iterable[DeviceStatus], active: set[str]) -> Changes:
+    """Unreachable alarms raised (or repeated) and cleared for a whole cycle's device events at once; devices
+    deleted meanwhile are ignored."""
+    changes = Changes()
+    for status in statuses:
+        key = dedup_key(AlarmKind.device_unreachable, "devices", status.device_id)
+        ts = as_utc(status.ts)
+        if status.reachable:
+            changes.clear(key, ts, active)
+            continue
+        device = inventory.devices.get(status.device_id)
+        if device is None:
+            continue
+        changes.raise_(Raise(AlarmKind.device_unreachable, "devices", status.device_id, ts,
+                             f"Thiết bị {device.name} không phản hồi SNMP: {status.reason}",
+                             device_id=status.device_id, operator_id=device.operator_id,
+                             province_id=device.province_id))
+    return changes
 
 
 def apply(session: Session, changes: Changes, source: str) -> tuple[int, int]:

@@ -13,14 +13,13 @@ array operations, which keeps a report over thousands of links within its time b
 """
 
 import math
+from statistics import NormalDist
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Literal
 
 import numpy as np
-from scipy.stats import norm as gaussian
 from sqlalchemy.orm import Session
-from statsmodels.robust.norms import HuberT
 
 from tslcd.core.bulk import write_rows
 from tslcd.core.config import get_settings
@@ -32,8 +31,14 @@ from tslcd.telemetry.storage import floor_time
 from tslcd.telemetry.utilization import (LinkRow, Points, link_figures, load_points, period_of, province_figures,
                                          visible_links)
 
-MAD_NORMAL = gaussian.ppf(0.75)  # MAD / this estimates a normal standard deviation (statsmodels' `mad`)
+# MAD / this estimates a normal standard deviation (statsmodels' `mad`: scipy's norm.ppf(0.75), the same number).
+MAD_NORMAL = NormalDist().inv_cdf(0.75)
 FORECAST_HORIZON_DAYS = 3650
+# The report's period when `from` is not given: this long before `to` (the other telemetry reads: an hour).
+DEFAULT_SPAN = timedelta(days=30)
+DEFAULT_SPAN_TEXT = "30 days"
+# The link table is paginated: a national network has some 16,000 links, most without data in a test period.
+LINKS_LIMIT, LINKS_LIMIT_MAX = 100, 1000
 
 
 def _weighted_fit(weights: np.ndarray, days: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -53,6 +58,8 @@ def robust_trends(peaks: np.ndarray, *, maxiter: int = 50, tol: float = 1e-10) -
     days = np.arange(peaks.shape[1], dtype=float)
     present = ~np.isnan(peaks)
     y = np.nan_to_num(peaks)
+    from statsmodels.robust.norms import HuberT  # loaded by the first forecast, not by every command and server
+
     norm = HuberT()
     intercept, slope = _weighted_fit(present.astype(float), days, y)
     running = present.sum(axis=1) > 2
@@ -131,24 +138,37 @@ def _basis_value(figures: s.ProvinceUtilization | s.LinkUtilization, basis: s.Ba
 
 def capacity_report(*, session: Session, actor: Actor, start: datetime, end: datetime, basis: s.Basis = "p95",
                     warning_pct: float | None = None, critical_pct: float | None = None, top: int = 10,
-                    resolution: s.Resolution | Literal["auto"] = "auto") -> s.CapacityReport:
-    """Provinces classed by their uplinks' utilization, the busiest links and their forecasts, for a period."""
+                    resolution: s.Resolution | Literal["auto"] = "auto", limit: int = LINKS_LIMIT,
+                    offset: int = 0) -> s.CapacityReport:
+    """Provinces classed by their uplinks' utilization, the busiest links and their forecasts, for a period.
+
+    The link table holds one page (`limit`, `offset`) of the links with data, busiest first, with their total;
+    links without data in the period are counted only, so a report stays small however big the network.
+    """
     settings = get_settings()
     warning = settings.utilization_warning_pct if warning_pct is None else warning_pct
     critical = settings.utilization_critical_pct if critical_pct is None else critical_pct
     if not 0 < warning < critical:
         raise DomainValidationError("the warning threshold must be above 0 and below the critical one",
                                     errors=[{"loc": ["warning_pct"], "msg": f"{warning:g} vs {critical:g}"}])
+    if not 1 <= limit <= LINKS_LIMIT_MAX or offset < 0:
+        raise DomainValidationError(f"limit must be 1-{LINKS_LIMIT_MAX} and offset 0 or more",
+                                    errors=[{"loc": ["limit" if offset >= 0 else "offset"],
+                                             "msg": f"limit {limit}, offset {offset}"}])
     period = period_of(start, end, resolution)
     links = visible_links(session, actor)
     points = load_points(session, links, start, end, period.resolution)
     predicted = forecasts(links, points, start, end, critical)
     figures = []
     for link in links:
-        f = link_figures(link, points.get(link.id))
+        if link.id not in points:
+            continue
+        f = link_figures(link, points[link.id])
         f.forecast = predicted.get(link.id)
         figures.append(f)
     figures.sort(key=lambda f: (_basis_value(f, basis) is not None, _basis_value(f, basis) or 0.0), reverse=True)
+    crossing = sorted((f for f in figures if f.forecast and f.forecast.status == "crosses"),
+                      key=lambda f: (f.forecast.crossing_date, f.link.slug))
     classes = s.CapacityClasses(under=[], between=[], over=[], no_data=[])
     for p in province_figures(session, links, points):
         value = _basis_value(p, basis)
@@ -163,7 +183,9 @@ def capacity_report(*, session: Session, actor: Actor, start: datetime, end: dat
         summary=f"{n} of {measured} provinces under {warning:g} %, {k} over {critical:g} %",
         summary_vi=f"{n}/{measured} tỉnh dưới {warning:g} %, {k} tỉnh trên {critical:g} %",
         provinces=classes, top_links=[f for f in figures[:top] if _basis_value(f, basis) is not None],
-        links=figures)
+        crossing_count=len(crossing), crossing=crossing[:top],
+        links=s.LinkTable(count=len(figures), limit=limit, offset=offset, without_data=len(links) - len(figures),
+                          results=figures[offset:offset + limit]))
 
 
 PROVINCE_COLUMNS = ["province_code", "province_name", "class", "uplinks", "measured_uplinks", "capacity_bps",
@@ -175,7 +197,8 @@ _FIGURES = ["peak_in_pct", "peak_out_pct", "p95_in_pct", "p95_out_pct", "peak_pc
 
 
 def report_csv(report: s.CapacityReport, table: Literal["provinces", "links"] = "provinces") -> bytes:
-    """One table of the report as CSV: provinces with their class, or links with their forecast."""
+    """One table of the report as CSV: provinces with their class, or the report's page of links (with data)
+    with their forecast."""
     if table == "provinces":
         rows = [{"province_code": p.province.code, "province_name": p.province.name, "class": group,
                  "uplinks": p.uplinks, "measured_uplinks": p.measured_uplinks, "capacity_bps": p.capacity,
@@ -189,5 +212,5 @@ def report_csv(report: s.CapacityReport, table: Literal["provinces", "links"] = 
              "forecast": f.forecast.status if f.forecast else None,
              "crossing_date": f.forecast.crossing_date if f.forecast else None,
              "slope_pct_per_day": f.forecast.slope_pct_per_day if f.forecast else None}
-            for f in report.links]
+            for f in report.links.results]
     return write_rows(rows, LINK_COLUMNS, "csv")

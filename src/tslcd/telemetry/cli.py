@@ -1,6 +1,6 @@
 """`tslcd report capacity`, `tslcd samples import`, `tslcd telemetry rollup|prune`."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import typer
@@ -36,31 +36,36 @@ def _show_report(r: schemas.CapacityReport, top: int) -> str:
                 table(["Tuyến (link)", "Cấp", "Gb/s", "p95 %", "Đỉnh %", "Dự báo (forecast)"],
                       [(f.link.slug, f.link.tier.value, f"{f.link.capacity / 1e9:g}", _pct(f.p95_pct),
                         _pct(f.peak_pct), f.forecast.text_vi if f.forecast else "") for f in r.top_links])]
-    soon = [f for f in r.links if f.forecast and f.forecast.status == "crosses"]
-    if soon:
-        soon.sort(key=lambda f: f.forecast.crossing_date)
-        out += ["", f"Tuyến sẽ vượt {r.critical_pct:g} % (links crossing):",
+    if r.crossing:
+        shown = f"{len(r.crossing)} of {r.crossing_count}" if r.crossing_count > len(r.crossing) else "all"
+        out += ["", f"Tuyến sẽ vượt {r.critical_pct:g} % (links crossing, soonest first: {shown}):",
                 table(["Tuyến (link)", "Ngày (date)", "%/ngày", "Dự báo"],
                       [(f.link.slug, f.forecast.crossing_date, f"{f.forecast.slope_pct_per_day:+.2f}",
-                        f.forecast.text_vi) for f in soon])]
+                        f.forecast.text_vi) for f in r.crossing])]
+    out += ["", f"{r.links.count} tuyến có số liệu, {r.links.without_data} tuyến chưa có số liệu "
+                f"({r.links.count} links with data, {r.links.without_data} without)"]
     return "\n".join(out)
 
 
 @report_app.command("capacity")
-def capacity_cmd(start: str = typer.Option(None, "--from", help="date (YYYY-MM-DD) or time; default: 30 days ago"),
+def capacity_cmd(start: str = typer.Option(None, "--from", help=(
+                     f"date (YYYY-MM-DD) or time; default: {capacity.DEFAULT_SPAN_TEXT} before --to")),
                  end: str = typer.Option(None, "--to", help="date (included) or time; default: now"),
                  format: str = typer.Option("table", help="table, csv or json"),
                  basis: str = typer.Option("p95", help="class provinces by p95 or peak"),
                  csv_table: str = typer.Option("provinces", "--table", help="CSV: provinces or links"),
-                 top: int = typer.Option(10, help="busiest links listed")) -> None:
+                 top: int = typer.Option(10, min=1, help="busiest (and soonest crossing) links listed"),
+                 limit: int = typer.Option(capacity.LINKS_LIMIT, min=1, max=capacity.LINKS_LIMIT_MAX, help=(
+                     "links with data in the link table (JSON, CSV of links); links without data are counted")),
+                 offset: int = typer.Option(0, min=0, help="first link of the link table")) -> None:
     """Capacity report: "N/M tỉnh dưới 60 %, K tỉnh trên 80 %", the provinces behind it, top links, forecasts."""
     if format not in ("table", "csv", "json") or basis not in ("p95", "peak") or csv_table not in ("provinces",
                                                                                                  "links"):
         raise typer.BadParameter("--format table|csv|json, --basis p95|peak, --table provinces|links")
-    begin, stop = service.parse_period(start, end, default_span=timedelta(days=30))
+    begin, stop = service.parse_period(start, end, default_span=capacity.DEFAULT_SPAN)
     with session_scope(write=False) as session:
         report = capacity.capacity_report(session=session, actor=SYSTEM, start=begin, end=stop, basis=basis,
-                                          top=top)
+                                          top=top, limit=limit, offset=offset)
     if format == "json":
         typer.echo(report.model_dump_json(indent=2))
     elif format == "csv":

@@ -3,7 +3,8 @@
 Each worker process runs its own event loop and Poller (so both cores work, and a device's counters stay with
 the one worker that reads them: device id // shard count % workers). Workers send samples back as compact
 arrays; the parent alone writes, in short transactions, so SQLite sees a single writer and PostgreSQL gets
-batched inserts from every shard.
+batched inserts from every shard. The devices' alarms of a whole cycle are written in one batch at its end, and
+the cycle's duration (in its log line and in poller_cycles) covers everything: polling, rates and alarms.
 """
 
 import asyncio
@@ -15,23 +16,25 @@ import resource
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from multiprocessing.connection import Connection, wait
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import typer
 from sqlalchemy.orm import Session
 
 from tslcd.registry.service import snmp_secret
 from tslcd.telemetry import service
+from tslcd.telemetry.inventory import registry_state
 from tslcd.telemetry.poller import CycleReport, DeviceSpec, PollOptions, Poller, RateBatch
-from tslcd.telemetry.schemas import PollTarget, RateSample
+from tslcd.telemetry.schemas import DeviceStatus, PollTarget, RateSample
 from tslcd.telemetry.snmp import Credential, parse_address
 
 log = logging.getLogger("tslcd.telemetry.poll")
+NAMED_FAILURES = 5  # failing devices named in a cycle's log line; the rest are counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,14 +56,23 @@ class Shard:
         return f"{self.index}/{self.count}"
 
 
+class Targets(NamedTuple):
+    """The devices to poll, and those that cannot be polled at all: (name, why)."""
+
+    specs: list[DeviceSpec]
+    unusable: Sequence[tuple[str, str]] = ()
+
+
 class Store(Protocol):
     """Where targets come from and results go; the storage service in production, a fake in tests."""
 
-    def targets(self, shard: Shard) -> list[DeviceSpec]: ...
+    def targets(self, shard: Shard) -> Targets: ...
 
     def write_samples(self, batch: RateBatch) -> None: ...
 
-    def finish_cycle(self, *, shard: Shard, started_at: datetime, duration_s: float, report: CycleReport) -> None: ...
+    def finish_cycle(self, *, shard: Shard, started_at: datetime, started: float, report: CycleReport) -> None:
+        """Write the cycle's device alarms and its record; `started` is the cycle's start on time.monotonic(),
+        so that the recorded duration covers the alarm writes too."""
 
 
 class ServiceStore:
@@ -75,31 +87,41 @@ class ServiceStore:
     def __init__(self, sessions: Callable[[], AbstractContextManager[Session]]) -> None:
         self.sessions = sessions
         self._last_rollup = self._last_prune = float("-inf")
+        self._targets: tuple[object, Targets] | None = None  # (registry state, targets) of the last cycle
 
-    def targets(self, shard: Shard) -> list[DeviceSpec]:
+    def targets(self, shard: Shard) -> Targets:
+        """The shard's devices with their credentials; read again only when the registry changed (every change
+        appends to the audit log, whose newest record names the registry's state), which saves a national
+        cycle more than a second of queries and decryption."""
         with self.sessions() as session:
+            state = (shard, registry_state(session))
+            if self._targets is not None and self._targets[0] == state:
+                return self._targets[1]
             targets = service.poll_targets(session=session, shard_index=shard.index - 1, shard_count=shard.count)
-            return device_specs(session, targets)
+            found = device_specs(session, targets)
+        self._targets = (state, found)
+        return found
 
     def write_samples(self, batch: RateBatch) -> None:
         stamps = {ts: datetime.fromtimestamp(ts, timezone.utc) for ts in set(batch.ts)}
         # Positional: a third of the cost of keywords, at tens of thousands of samples a second.
-        samples = [RateSample(interface_id, stamps[ts], interval_s, in_bps, out_bps, oper_up, speed_bps)
-                   for interface_id, ts, interval_s, in_bps, out_bps, oper_up, speed_bps in batch.rows()]
+        samples = [RateSample(interface_id, stamps[ts], interval_s, in_bps, out_bps, oper_up, speed_bps, blind_bps,
+                              blind_s)
+                   for (interface_id, ts, interval_s, in_bps, out_bps, oper_up, speed_bps), (blind_bps, blind_s)
+                   in zip(batch.rows(), batch.blind())]
         with self.sessions() as session:
             service.ingest(session=session, samples=samples, source="poll")
 
-    def finish_cycle(self, *, shard: Shard, started_at: datetime, duration_s: float, report: CycleReport) -> None:
+    def finish_cycle(self, *, shard: Shard, started_at: datetime, started: float, report: CycleReport) -> None:
+        begun = time.monotonic()
         with self.sessions() as session:
-            for event in report.events:
-                ts = datetime.fromtimestamp(event.ts, timezone.utc)
-                if event.reachable:
-                    service.device_reachable(session=session, device_id=event.device_id, ts=ts)
-                else:
-                    service.device_unreachable(session=session, device_id=event.device_id, ts=ts,
-                                               reason=event.reason)
-            service.record_cycle(session=session, shard=str(shard), started_at=started_at, duration_s=duration_s,
-                                 devices=report.devices, interfaces=report.interfaces, failures=report.failures)
+            service.device_statuses(session=session, statuses=[
+                DeviceStatus(e.device_id, e.reachable, datetime.fromtimestamp(e.ts, timezone.utc), e.reason)
+                for e in report.events])
+            service.record_cycle(session=session, shard=str(shard), started_at=started_at,
+                                 duration_s=time.monotonic() - started, devices=report.devices,
+                                 interfaces=report.interfaces, failures=report.failures)
+        report.alarms_s = time.monotonic() - begun
         if shard.index == 1:
             self._housekeep()
 
@@ -115,27 +137,31 @@ class ServiceStore:
             self._last_prune = now
 
 
-def device_specs(session: Session, targets: list[PollTarget]) -> list[DeviceSpec]:
-    """Join poll targets with their credentials in clear; a device with a broken credential or address is skipped."""
-    credentials: dict[int, Credential | None] = {}
-    specs = []
+def device_specs(session: Session, targets: list[PollTarget]) -> Targets:
+    """Join poll targets with their credentials in clear; a device with a broken credential or address is not
+    polled but named among the unusable, with the reason (never a secret)."""
+    credentials: dict[int, Credential | str] = {}
+    specs, unusable = [], []
     for target in targets:
         if target.credential_id not in credentials:
             try:
                 credentials[target.credential_id] = Credential.from_secret(
                     snmp_secret(session=session, credential_id=target.credential_id))
             except (ValueError, KeyError) as exc:  # the message names the field, never its value
-                log.warning("SNMP credential %s unusable: %s", target.credential_id, exc)
-                credentials[target.credential_id] = None
+                credentials[target.credential_id] = f"SNMP credential {target.credential_id} unusable: {exc}"
         cred = credentials[target.credential_id]
         try:
             host, port = parse_address(target.mgmt_address)
-        except ValueError:
-            log.warning("device %s: management address %r unusable", target.name, target.mgmt_address)
+        except ValueError as exc:
+            unusable.append((target.name, f"management address unusable: {exc}"))
             continue
-        if cred is not None:
-            specs.append(DeviceSpec(target.device_id, host, port, cred, tuple(sorted(target.interfaces.items()))))
-    return specs
+        if isinstance(cred, str):
+            unusable.append((target.name, cred))
+            continue
+        interfaces = tuple(sorted(target.interfaces.items()))
+        specs.append(DeviceSpec(target.device_id, host, port, cred, interfaces,
+                                tuple(target.speeds.get(if_index, 0) for if_index, _ in interfaces), target.name))
+    return Targets(specs, unusable)
 
 
 def _worker(conn: Connection, options: PollOptions) -> None:
@@ -261,7 +287,7 @@ def run_poller(store: Store, *, shard: Shard = Shard(), interval_s: float = 60.0
         while True:
             started = time.monotonic()
             try:
-                report = _cycle(store, pool, shard)
+                report = run_cycle(store, pool, shard)
             except Exception:  # the database went away, most likely: the next cycle tries again
                 if once:
                     raise
@@ -278,14 +304,39 @@ def run_poller(store: Store, *, shard: Shard = Shard(), interval_s: float = 60.0
         pool.close()
 
 
-def _cycle(store: Store, pool: PollerPool, shard: Shard) -> CycleReport:
+def run_cycle(store: Store, pool: PollerPool, shard: Shard) -> CycleReport:
+    """One cycle: targets, polling (samples written as they come), the devices' alarms and the cycle's record,
+    then its log line."""
     started, started_at = time.monotonic(), datetime.now(timezone.utc)
-    report = pool.cycle(store.targets(shard), store.write_samples)
+    targets = store.targets(shard)
+    report = pool.cycle(targets.specs, store.write_samples)
+    report.unusable = list(targets.unusable)
+    report.polling_s = time.monotonic() - started
+    store.finish_cycle(shard=shard, started_at=started_at, started=started, report=report)
     duration = time.monotonic() - started
-    store.finish_cycle(shard=shard, started_at=started_at, duration_s=duration, report=report)
-    log.info("poll %s: %d devices, %d interfaces, %d failures, %d backed off, %.2f s (worker cpu %.2f s)",
-             shard, report.devices, report.interfaces, report.failures, report.backed_off, duration, report.cpu_s)
+    names = {spec.device_id: spec.name or f"device {spec.device_id}" for spec in targets.specs}
+    log.info("poll %s: %d devices, %d interfaces, %s, %d backed off, %.2f s (polling %.2f s, alarms %.2f s; "
+             "worker cpu %.2f s)", shard, report.devices, report.interfaces, describe_failures(report, names),
+             report.backed_off, duration, report.polling_s, report.alarms_s, report.cpu_s)
     return report
+
+
+def describe_failures(report: CycleReport, names: dict[int, str], named: int = NAMED_FAILURES) -> str:
+    """'3 failures: pe-1 (timeout), …' — the first few failing devices with the reason, then how many more;
+    devices that cannot be polled at all (unusable address or credential) likewise."""
+    def listing(count: int, noun: str, items: list[str]) -> str:
+        if not count:
+            return f"0 {noun}"
+        shown = ", ".join(items[:named])
+        more = f" and {count - min(len(items), named)} more" if count > min(len(items), named) else ""
+        return f"{count} {noun}: {shown}{more}"
+
+    failed = [f"{names.get(e.device_id, f'device {e.device_id}')} ({e.reason})"
+              for e in report.events if not e.reachable]
+    text = listing(report.failures, "failures", failed)
+    if report.unusable:
+        text += "; " + listing(len(report.unusable), "unusable", [f"{n} ({why})" for n, why in report.unusable])
+    return text
 
 
 def poll_cmd(interval: float = typer.Option(60.0, min=10.0, help="seconds from one cycle's start to the next"),
@@ -309,6 +360,7 @@ def poll_cmd(interval: float = typer.Option(60.0, min=10.0, help="seconds from o
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     options = PollOptions(timeout_s=timeout, retries=retries, concurrency=concurrency,
-                          interfaces_per_request=interfaces_per_request, stale_after_s=2.5 * interval)
+                          interfaces_per_request=interfaces_per_request, stale_after_s=2.5 * interval,
+                          interval_s=interval)
     run_poller(ServiceStore(session_scope), shard=parsed, interval_s=interval, options=options, workers=workers,
                once=once, stop=stop)

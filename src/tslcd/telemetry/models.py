@@ -71,11 +71,21 @@ class AlarmKind(str, enum.Enum):
     link_down = "link_down"
     speed_mismatch = "speed_mismatch"  # the device reports a speed other than the registry's capacity
     device_unreachable = "device_unreachable"
+    # The interface has only 32-bit counters, which wrap too fast for its speed at the poll interval: no rate.
+    counter_too_narrow = "counter_too_narrow"
 
 
-def dedup_key(kind: AlarmKind, object_type: str, object_id: int) -> str:
-    """The one active alarm per condition and object: kind:object_type:object_id."""
-    return f"{kind.value}:{object_type}:{object_id}"
+class Direction(str, enum.Enum):
+    """A link's direction, seen from its a end: utilization alarms are per direction."""
+
+    a_to_b = "a_to_b"
+    b_to_a = "b_to_a"
+
+
+def dedup_key(kind: AlarmKind, object_type: str, object_id: int, part: str | None = None) -> str:
+    """The one active alarm per condition and object: kind:object_type:object_id[:part] (part: a direction)."""
+    key = f"{kind.value}:{object_type}:{object_id}"
+    return f"{key}:{part}" if part else key
 
 
 class Severity(str, enum.Enum):
@@ -140,7 +150,9 @@ class Threshold(Base):
     critical_pct: Mapped[float] = mapped_column(Float, default=80.0)
 
     def __str__(self) -> str:
-        return f"tier {self.tier.value}" if self.tier is not None else f"link {self.link_id}"
+        if self.tier is not None:
+            return f"tier {getattr(self.tier, 'value', self.tier)}"
+        return f"link {self.link_id}"
 
 
 class PollerCycle(Base):

@@ -10,6 +10,13 @@ Rates: the interval comes from sysUpTime when it agrees with our monotonic clock
 losing time means the agent restarted, which gives a gap (None), never a rate. A counter that went back is a
 wrap only when the wrapped delta fits within speed × interval; otherwise it is a gap. After a failure, a
 restart of the poller, or a reading older than `stale_after_s`, the next answer is a new baseline (a gap).
+
+32-bit counters (SNMPv1, or agents without ifXTable) wrap every 2^32 octets: 3.4 s at 10 Gbit/s. When the
+fastest speed known for the port (the agent's ifSpeed, the registry's interface speed or link capacity) times
+the interval can reach 2^32 octets, a drop of the counter could be one wrap or several, and no rate can be
+told: such a sample is a gap, flagged "blind" with that speed and interval so that ingest raises one alarm on
+the interface (cleared once the counter can measure again). ifSpeed is a Gauge32: 4,294,967,295 means "at
+least 4.29 Gbit/s", a lower bound, which is how it is used here.
 """
 
 import asyncio
@@ -81,6 +88,16 @@ def agent_interval(prev_ticks: int, ticks: int, elapsed_s: float) -> float | Non
     return agent_s
 
 
+def blind_speed(width: int, speed_bps: int, interval_s: float | None) -> int:
+    """The speed a counter of `width` bits cannot measure at this interval, 0 when it can, -1 when unknown.
+
+    Several wraps fit between two readings once speed × interval (with the framing slack) reaches 2^width octets.
+    """
+    if speed_bps <= 0 or not interval_s:
+        return -1
+    return speed_bps if speed_bps * interval_s / 8 * WRAP_SLACK >= 1 << width else 0
+
+
 def octet_delta(prev: int, cur: int, width: int, max_octets: float | None) -> int | None:
     """Octets counted between two readings: a wrap when it fits within `max_octets`, else None (a gap)."""
     if cur >= prev:
@@ -100,6 +117,10 @@ class DeviceSpec:
     port: int
     credential: Credential
     interfaces: tuple[tuple[int, int], ...]  # (ifIndex, interface_id)
+    # The registry's speed of each interface above (the faster of its own speed and its link's capacity), bit/s;
+    # 0 or missing: unknown. The agent's speed may be lower than the truth (ifSpeed tops out at 4.29 Gbit/s).
+    speeds: tuple[int, ...] = ()
+    name: str = ""  # for the cycle's log line
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +137,11 @@ class RateBatch:
     """Samples as parallel arrays, cheap to fill in a worker and to send through a pipe.
 
     NaN is a gap in a rate; -1 an unknown oper status or speed; the interval is 0.0 when there is no rate.
+    `blind_bps` > 0: the 32-bit counter in use cannot measure this speed at `blind_s` seconds (the rates are gaps);
+    0: the counters can measure the port; -1: not known yet (no interval to judge by).
     """
 
-    __slots__ = ("interface_id", "ts", "interval_s", "in_bps", "out_bps", "oper", "speed")
+    __slots__ = ("interface_id", "ts", "interval_s", "in_bps", "out_bps", "oper", "speed", "blind_bps", "blind_s")
 
     def __init__(self) -> None:
         self.interface_id = array("q")
@@ -128,6 +151,8 @@ class RateBatch:
         self.out_bps = array("d")
         self.oper = array("b")
         self.speed = array("q")
+        self.blind_bps = array("q")
+        self.blind_s = array("d")
 
     def __len__(self) -> int:
         return len(self.interface_id)
@@ -140,6 +165,11 @@ class RateBatch:
             yield (iid, ts, interval, None if math.isnan(rin) else rin, None if math.isnan(rout) else rout,
                    None if oper < 0 else oper == 1, None if speed < 0 else speed)
 
+    def blind(self) -> Iterator[tuple[int | None, float]]:
+        """(blind_bps, blind_s) per row, beside rows(): None when not judged, 0 when the counters measure."""
+        for bps, seconds in zip(self.blind_bps, self.blind_s, strict=True):
+            yield (None if bps < 0 else bps, seconds)
+
 
 @dataclass(slots=True)
 class CycleReport:
@@ -151,6 +181,10 @@ class CycleReport:
     backed_off: int = 0  # not polled: failing devices wait for growing intervals
     cpu_s: float = 0.0  # CPU time of the worker processes
     events: list[DeviceEvent] = field(default_factory=list)
+    # Filled by the daemon: devices that could not be polled at all (name, why), and where the time went.
+    unusable: list[tuple[str, str]] = field(default_factory=list)
+    polling_s: float = 0.0  # targets, polling and writing the samples
+    alarms_s: float = 0.0  # writing the devices' alarms and the cycle's record
 
     def merge(self, other: "CycleReport") -> None:
         self.devices += other.devices
@@ -169,6 +203,8 @@ class PollOptions:
     interfaces_per_request: int = 48  # 48 → one 193-varbind GET per 48-port device; 12 keeps answers under 1500 B
     max_backoff_cycles: int = 32  # a dead device is retried after 1, 2, 4 … up to this many cycles
     stale_after_s: float = 150.0  # no rate between readings further apart than this
+    # Seconds between cycles, to judge 32-bit counters before the first interval is measured (None: wait for it).
+    interval_s: float | None = None
     batch_size: int = 4096  # samples per batch handed to the writer
 
 
@@ -344,17 +380,28 @@ class Poller:
         nan = math.nan
         get = values.get
         narrow, prev_in, prev_out, widths = dev.narrow, dev.in_octets, dev.out_octets, dev.width
+        registered = dev.spec.speeds
+        judged_s = interval if interval is not None else self.options.interval_s
         add_id, add_ts, add_iv = batch.interface_id.append, batch.ts.append, batch.interval_s.append
         add_in, add_out, add_oper, add_speed = (batch.in_bps.append, batch.out_bps.append, batch.oper.append,
                                                 batch.speed.append)
+        add_blind, add_blind_s = batch.blind_bps.append, batch.blind_s.append
         for pos, ((_, interface_id), (in_oid, out_oid, oper_oid, speed_oid)) in enumerate(
                 zip(dev.spec.interfaces, dev.keys, strict=True)):
             cols = NARROW if pos in narrow else WIDE
             c_in, c_out, oper, speed = get(in_oid), get(out_oid), get(oper_oid), get(speed_oid)
             speed_bps = speed * cols.speed_unit if isinstance(speed, int) else -1
             in_bps = out_bps = nan
-            if interval is not None and widths[pos] == cols.width:
-                max_octets = speed_bps * interval / 8 * WRAP_SLACK if speed_bps > 0 else None
+            fastest = max(speed_bps, registered[pos] if pos < len(registered) else 0)
+            if cols.width == 64:
+                blind = 0  # 2^64 octets last 47 years at 100 Gbit/s
+            else:
+                blind = blind_speed(32, fastest, judged_s)
+            add_blind(blind)
+            add_blind_s(judged_s if blind > 0 else 0.0)
+            # A blind counter may have wrapped any number of times between the readings: no number is right.
+            if blind <= 0 and interval is not None and widths[pos] == cols.width:
+                max_octets = fastest * interval / 8 * WRAP_SLACK if fastest > 0 else None
                 if isinstance(c_in, int) and prev_in[pos] is not None:
                     delta = octet_delta(prev_in[pos], c_in, cols.width, max_octets)
                     if delta is not None:

@@ -1,14 +1,22 @@
 """Shapes of telemetry: what pollers hand to ingest (plain dataclasses, cheap at 10,000 a second) and what the
 API reads and writes (pydantic)."""
 
-from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Literal
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from tslcd.registry.models import Tier
 from tslcd.telemetry.models import AlarmKind, Severity
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+# Every time in a response: UTC with its offset ("…Z"), whatever the backend or the query handed back.
+Timestamp = Annotated[datetime, AfterValidator(_utc)]
 
 
 # The poller's contract
@@ -22,7 +30,21 @@ class RateSample:
     in_bps: float | None  # None: gap (counter wrap ambiguity, agent restart, first poll)
     out_bps: float | None
     oper_up: bool | None  # ifOperStatus == up
-    speed_bps: int | None  # ifHighSpeed*1e6 as reported by the device, None if unknown
+    speed_bps: int | None  # ifHighSpeed*1e6 (or ifSpeed) as reported by the device, None if unknown
+    # Poller only: > 0 when the 32-bit counter in use cannot measure this speed (bit/s) at `blind_s` seconds, so
+    # the rates are gaps; 0 when the counters can measure the port; None: not judged (pushed samples).
+    blind_bps: int | None = None
+    blind_s: float = 0.0
+
+
+@dataclass(slots=True)
+class DeviceStatus:
+    """A device stopped answering SNMP (and why), or answers again."""
+
+    device_id: int
+    reachable: bool
+    ts: datetime
+    reason: str = ""
 
 
 @dataclass(slots=True)
@@ -34,6 +56,7 @@ class PollTarget:
     mgmt_address: str  # host or host:port
     credential_id: int
     interfaces: dict[int, int]  # if_index -> interface_id
+    speeds: dict[int, int] = field(default_factory=dict)  # if_index -> the registry's speed in bit/s, if known
 
 
 @dataclass(slots=True)
@@ -85,7 +108,7 @@ Basis = Literal["p95", "peak"]
 
 
 class SeriesPoint(BaseModel):
-    ts: datetime  # raw: end of the interval; roll-ups: start of the bucket
+    ts: Timestamp  # raw: end of the interval; roll-ups: start of the bucket
     in_bps: float | None  # raw: the rate; roll-ups: the average
     out_bps: float | None
     in_max: float | None = None
@@ -101,8 +124,8 @@ class SeriesRead(BaseModel):
     link_id: int | None = None
     side: Literal["a", "b"] | None = None  # link series: whose interface measured it (b: in and out swapped)
     resolution: Resolution
-    start: datetime
-    end: datetime
+    start: Timestamp
+    end: Timestamp
     points: list[SeriesPoint]
 
 
@@ -162,8 +185,8 @@ class ProvinceUtilization(BaseModel):
 
 
 class UtilizationPeriod(BaseModel):
-    start: datetime
-    end: datetime
+    start: Timestamp
+    end: Timestamp
     resolution: Resolution
     percentile_of: str  # what the 95th percentile is taken over
 
@@ -183,6 +206,16 @@ class CapacityClasses(BaseModel):
     no_data: list[ProvinceUtilization]
 
 
+class LinkTable(BaseModel):
+    """One page of the links with data in the period, busiest first; links without data are only counted."""
+
+    count: int  # links with data
+    limit: int
+    offset: int
+    without_data: int
+    results: list[LinkUtilization]
+
+
 class CapacityReport(UtilizationPeriod):
     basis: Basis
     warning_pct: float
@@ -193,8 +226,10 @@ class CapacityReport(UtilizationPeriod):
     summary: str  # "47 of 60 provinces under 60 %, 2 over 80 %"
     summary_vi: str  # "47/60 tỉnh dưới 60 %, 2 tỉnh trên 80 %"
     provinces: CapacityClasses
-    top_links: list[LinkUtilization]
-    links: list[LinkUtilization]
+    top_links: list[LinkUtilization]  # the `top` busiest
+    crossing_count: int  # links whose trend crosses the critical threshold within 10 years
+    crossing: list[LinkUtilization]  # the `top` soonest of them
+    links: LinkTable
 
 
 # Alarms and thresholds
@@ -214,10 +249,10 @@ class AlarmRead(BaseModel):
     province_id: int | None
     message: str
     value: float | None
-    first_seen: datetime
-    last_seen: datetime
+    first_seen: Timestamp
+    last_seen: Timestamp
     occurrences: int
-    cleared_at: datetime | None
+    cleared_at: Timestamp | None
 
 
 class ThresholdIn(BaseModel):
@@ -235,6 +270,19 @@ class ThresholdIn(BaseModel):
         if self.warning_pct >= self.critical_pct:
             raise ValueError("warning_pct must be below critical_pct")
         return self
+
+
+class PollerCycleRead(BaseModel):
+    """One poll cycle of one shard; `duration_s` is the whole cycle: polling, writing the rates and the alarms."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    shard: str
+    started_at: Timestamp
+    duration_s: float
+    devices: int
+    interfaces: int
+    failures: int
 
 
 class ThresholdRead(BaseModel):

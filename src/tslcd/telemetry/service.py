@@ -10,12 +10,13 @@ from datetime import date, datetime, timedelta
 
 from pydantic import ValidationError
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from tslcd.core.bulk import Rows, read_rows
 from tslcd.core.config import get_settings
 from tslcd.core.errors import DomainValidationError, NotFound, PermissionDenied
 from tslcd.core.database import utcnow
+from tslcd.core.listing import paginate
 from tslcd.registry import service as registry
 from tslcd.registry.models import Device, Interface, Link, Status
 from tslcd.security import audit
@@ -23,8 +24,8 @@ from tslcd.security.actor import Actor
 from tslcd.security.models import Role
 from tslcd.telemetry import alarms, storage
 from tslcd.telemetry.inventory import Inventory, current_inventory
-from tslcd.telemetry.models import AlarmKind, PollerCycle, Threshold, dedup_key
-from tslcd.telemetry.schemas import IngestResult, PollTarget, RateSample, SampleIn, ThresholdIn
+from tslcd.telemetry.models import PollerCycle, Threshold
+from tslcd.telemetry.schemas import DeviceStatus, IngestResult, PollTarget, RateSample, SampleIn, ThresholdIn
 from tslcd.telemetry.storage import UTC, as_utc
 
 # Pushed samples may run a little ahead of the server's clock, never further.
@@ -60,22 +61,27 @@ def ingest(*, session: Session, samples: Sequence[RateSample], source: str = "po
     return IngestResult(stored=stored, duplicates=len(rows) - stored, alarms_raised=raised, alarms_cleared=cleared)
 
 
+def device_statuses(*, session: Session, statuses: Sequence[DeviceStatus]) -> tuple[int, int]:
+    """A whole cycle's devices that stopped or resumed answering, in one batched write: (raised, cleared).
+
+    Raises (or repeats) each silent device's unreachable alarm and clears those of devices answering again; a
+    device deleted meanwhile is ignored. One upsert and one update for every device of the cycle, however many.
+    """
+    if not statuses:
+        return 0, 0
+    active = alarms.active_keys(session) if any(s.reachable for s in statuses) else set()
+    changes = alarms.device_changes(current_inventory(session), statuses, active)
+    return alarms.apply(session, changes, "poll")
+
+
 def device_unreachable(*, session: Session, device_id: int, ts: datetime, reason: str) -> None:
     """Raise, or repeat, the device's unreachable alarm; a device deleted meanwhile is ignored."""
-    device = current_inventory(session).devices.get(device_id)
-    if device is None:
-        return
-    changes = alarms.Changes()
-    changes.raise_(alarms.Raise(AlarmKind.device_unreachable, "devices", device_id, as_utc(ts),
-                                f"Thiết bị {device.name} không phản hồi SNMP: {reason}", device_id=device_id,
-                                operator_id=device.operator_id, province_id=device.province_id))
-    alarms.apply(session, changes, "poll")
+    device_statuses(session=session, statuses=[DeviceStatus(device_id, False, ts, reason)])
 
 
 def device_reachable(*, session: Session, device_id: int, ts: datetime) -> None:
     """Clear the device's unreachable alarm, if one is active."""
-    key = dedup_key(AlarmKind.device_unreachable, "devices", device_id)
-    alarms.apply(session, alarms.Changes(clears={key: alarms.Clear(key, as_utc(ts))}), "poll")
+    device_statuses(session=session, statuses=[DeviceStatus(device_id, True, ts)])
 
 
 def link_status_event(*, session: Session, interface_id: int, up: bool, ts: datetime, source: str = "trap") -> None:
@@ -88,14 +94,16 @@ def link_status_event(*, session: Session, interface_id: int, up: bool, ts: date
 
 def record_cycle(*, session: Session, shard: str, started_at: datetime, duration_s: float, devices: int,
                  interfaces: int, failures: int) -> None:
-    """Keep one poll cycle's figures for /metrics; retention removes them with the raw rates."""
+    """Keep one poll cycle's figures for /metrics and the API (`duration_s`: the whole cycle, alarms included);
+    retention removes them with the raw rates."""
     session.add(PollerCycle(shard=shard, started_at=as_utc(started_at), duration_s=duration_s, devices=devices,
                             interfaces=interfaces, failures=failures))
     session.flush()
 
 
 def poll_targets(*, session: Session, shard_index: int = 0, shard_count: int = 1) -> list[PollTarget]:
-    """Active devices with a management address and a credential, split among shards by device id."""
+    """Active devices with a management address and a credential, split among shards by device id; with each
+    polled interface's speed as registered (the faster of the interface's speed and its link's capacity)."""
     if shard_count < 1 or not 0 <= shard_index < shard_count:
         raise DomainValidationError(f"shard {shard_index} does not exist among {shard_count} shards")
     stmt = select(Device.id, Device.name, Device.mgmt_address, Device.snmp_credential_id).where(
@@ -105,11 +113,19 @@ def poll_targets(*, session: Session, shard_index: int = 0, shard_count: int = 1
         stmt = stmt.where(Device.id % shard_count == shard_index)
     targets = {r.id: PollTarget(r.id, r.name, r.mgmt_address, r.snmp_credential_id, {})
                for r in session.execute(stmt)}
-    ports = select(Interface.device_id, Interface.if_index, Interface.id).where(
-        Interface.enabled.is_(True), Interface.if_index.is_not(None),
-        Interface.device_id.in_(stmt.with_only_columns(Device.id).order_by(None)))
-    for device_id, if_index, interface_id in session.execute(ports):
-        targets[device_id].interfaces[if_index] = interface_id
+    a_end, b_end = aliased(Link), aliased(Link)
+    ports = (select(Interface.device_id, Interface.if_index, Interface.id, Interface.speed, a_end.capacity,
+                    b_end.capacity)
+             .outerjoin(a_end, a_end.a_interface_id == Interface.id)
+             .outerjoin(b_end, b_end.b_interface_id == Interface.id)
+             .where(Interface.enabled.is_(True), Interface.if_index.is_not(None),
+                    Interface.device_id.in_(stmt.with_only_columns(Device.id).order_by(None))))
+    for device_id, if_index, interface_id, *speeds in session.execute(ports):
+        target = targets[device_id]
+        target.interfaces[if_index] = interface_id
+        fastest = max((v for v in speeds if v), default=0)
+        if fastest:
+            target.speeds[if_index] = fastest
     return list(targets.values())
 
 
@@ -190,6 +206,7 @@ def list_thresholds(*, session: Session, actor: Actor) -> list[Threshold]:
 def set_threshold(*, session: Session, actor: Actor, threshold_in: ThresholdIn) -> Threshold:
     """Create or change the thresholds of a tier or a link (audited: alarms follow them at the next ingest)."""
     _require_editor(actor)
+    audit.lock(session)  # one lock order: the audit chain's lock before any row is written
     if threshold_in.link_id is not None and session.get(Link, threshold_in.link_id) is None:
         raise NotFound(f"no link {threshold_in.link_id}")
     column = Threshold.link_id if threshold_in.link_id is not None else Threshold.tier
@@ -212,6 +229,7 @@ def set_threshold(*, session: Session, actor: Actor, threshold_in: ThresholdIn) 
 def delete_threshold(*, session: Session, actor: Actor, threshold_id: int) -> None:
     """Back to the tier's thresholds (for a link) or the defaults (for a tier)."""
     _require_editor(actor)
+    audit.lock(session)
     threshold = session.get(Threshold, threshold_id)
     if threshold is None:
         raise NotFound(f"no threshold {threshold_id}")
@@ -255,3 +273,16 @@ def rollup(*, session: Session, since: datetime | None = None, until: datetime |
 def prune(*, session: Session, now: datetime | None = None) -> storage.PruneResult:
     """Enforce retention: raw rates, each roll-up period and poller cycles past their time go."""
     return storage.prune(session, now=now)
+
+
+# The pollers' health
+def list_poller_cycles(*, session: Session, actor: Actor, shard: str | None = None, limit: int = 50,
+                       offset: int = 0) -> tuple[int, list[PollerCycle]]:
+    """Poll cycles newest first: how long each took (polling, rates and alarms) and how many devices failed."""
+    if not actor.sees_everything:
+        raise PermissionDenied("only administrators, the NOC and auditors see the pollers' health")
+    stmt = select(PollerCycle)
+    if shard is not None:
+        stmt = stmt.where(PollerCycle.shard == shard)
+    return paginate(session=session, stmt=stmt, limit=limit, offset=offset,
+                    order_by=PollerCycle.id.desc())

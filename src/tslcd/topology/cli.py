@@ -36,11 +36,31 @@ def path_cmd(from_agency: str = typer.Argument(..., help="agency code or id"),
              to_agency: str = typer.Argument(..., help="agency code or id"), as_json: bool = JsonOption) -> None:
     """Fewest-hop path between two agencies."""
     def show(p: schemas.PathRead) -> str:
-        rows = [(i, h.link.slug if h.link else "", h.link.tier if h.link else "",
-                 _rate(h.link.capacity) if h.link else "", h.device.name, h.device.role,
-                 h.device.site.slug if h.device.site else "") for i, h in enumerate(p.hops)]
-        return (f"{p.from_agency.name} ({p.from_agency.code}) → {p.to_agency.name} ({p.to_agency.code}): "
-                f"{p.links} chặng (links)\n"
+        rows: list[tuple] = []  # one row per device with the link that led to it; a segment on a row of its own
+
+        def row(link: schemas.PathLink | None, device: schemas.PathDevice | None, label: str = "") -> None:
+            rows.append((len(rows), link.slug if link else "", link.tier if link else "",
+                         _rate(link.capacity) if link else "", device.name if device else label,
+                         device.role if device else "", device.site.slug if device and device.site else ""))
+
+        link = None
+        for step in p.steps:
+            if isinstance(step, schemas.PathDevice):
+                row(link, step)
+                link = None
+                continue
+            if link is not None:
+                row(link, None)
+            link = step if isinstance(step, schemas.PathLink) else None
+            if isinstance(step, schemas.PathSegment):
+                row(None, None, step.label)
+        if link is not None:
+            row(link, None)
+
+        def end(a: schemas.AgencyBrief | schemas.RedactedAgency) -> str:
+            return f"{a.name} ({a.code})" if isinstance(a, schemas.AgencyBrief) else a.label
+
+        return (f"{end(p.from_agency)} → {end(p.to_agency)}: {p.links} chặng (links)\n"
                 + table(["#", "Tuyến (link)", "Cấp", "Dung lượng", "Thiết bị (device)", "Vai trò", "Trạm (site)"],
                         rows))
 

@@ -17,10 +17,14 @@ Every backbone device (at a regional or backup centre) hangs from the virtual ro
 Links are kept by edge id, never by "the parent node", because two parallel links are redundancy.
 The graph is kept current from the audit log (see TopologyEngine) instead of being reloaded per query.
 
-The same links are kept in a networkx MultiGraph (device ids as nodes, link ids as keys) for path questions.
-The failure analyses run on the integer arrays instead: networkx's bridges and articulation points refuse
-multigraphs (parallel links) and take 5-10x longer for the whole country (benchmarks/bench_topology.py measures
-both in the same run), and the incremental, local updates above need the DFS arrays themselves.
+Paths are a breadth-first search on the same adjacency. networkx is not used at run time: its bridges and
+articulation points refuse multigraphs (parallel links) and take 5-10x longer for the whole country
+(benchmarks/bench_topology.py measures both in the same run), the incremental, local updates above need the DFS
+arrays themselves, and a second copy of the graph as networkx's dicts of dicts cost the server some 20 MB.
+
+Memory (issue 11, item 25): the engine keeps only what its questions need. Rows are read in batches, values
+shared by many rows (statuses, roles, tiers, kinds, provinces, operators, capacities) are stored once, display
+names (site and agency names) stay in the database and are read for the few objects an answer names.
 """
 
 import gc
@@ -34,8 +38,6 @@ from dataclasses import dataclass, field
 from enum import Enum
 from itertools import accumulate
 from typing import Any, NamedTuple
-
-import networkx as nx
 
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy import String, and_, or_, select, type_coerce
@@ -73,12 +75,10 @@ class SiteRow(NamedTuple):
     kind: str
     agency_id: int | None
     slug: str
-    name: str
 
 
 class AgencyRow(NamedTuple):
     code: str
-    name: str
     province_id: int | None
     status: str
 
@@ -94,6 +94,11 @@ ROW_TYPES: dict[str, type[NamedTuple]] = {
 }
 MODELS = {"devices": Device, "links": Link, "sites": Site, "agencies": Agency, "subscriptions": Subscription}
 KEY_COLUMNS = {"devices": "name", "links": "slug", "sites": "slug", "agencies": "code"}
+# Columns with few distinct values: each value is kept once per network, not once per row.
+SHARED = {"devices": {"status", "province_id", "role", "operator_id"},
+          "links": {"status", "tier", "operator_id", "capacity", "province_id"}, "sites": {"kind"},
+          "agencies": {"province_id", "status"}, "subscriptions": {"status"}}
+LOAD_BATCH = 10_000  # rows per fetch when the network is read from the database
 # Columns whose change alters the graph, or who is served through it.
 STRUCTURAL = {"devices": {"site_id", "status"}, "links": {"a_device_id", "b_device_id", "status"},
               "sites": {"kind"}}
@@ -122,6 +127,11 @@ def _bulk() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _frozen(lists: dict[int, list[int]]) -> dict[int, tuple[int, ...]]:
+    """The same mapping with tuples: most of these hold one or two ids, and a short tuple is half a short list."""
+    return {key: tuple(values) for key, values in lists.items()}
 
 
 class _Unvisited(dict):
@@ -223,17 +233,20 @@ class Structure:
 
 @dataclass
 class Served:
-    """Who is served through the graph: agencies by their devices, subscriptions by agency or access link."""
+    """Who is served through the graph: agencies by their devices, subscriptions by agency or access link.
 
-    agency_nodes: dict[int, list[int]]  # served agency -> its reached device nodes
+    The id lists are tuples, built once per analysis (memory: most hold one or two ids).
+    """
+
+    agency_nodes: dict[int, tuple[int, ...]]  # served agency -> its reached device nodes
     unserved: set[int]  # agencies with equipment, none of it connected
     redundant: set[int]
-    by_node: dict[int, list[int]]  # device node -> served agencies with equipment there
-    by_lca: dict[int, list[int]]
-    redundant_by_attach: dict[int, list[int]]
-    subscriptions_of: dict[int, list[int]]  # served agency -> its active subscriptions
-    access_subscriptions_by_edge: dict[int, list[int]]  # for agencies without equipment: by their access link
-    access_subscriptions_by_node: dict[int, list[int]]
+    by_node: dict[int, tuple[int, ...]]  # device node -> served agencies with equipment there
+    by_lca: dict[int, tuple[int, ...]]
+    redundant_by_attach: dict[int, tuple[int, ...]]
+    subscriptions_of: dict[int, tuple[int, ...]]  # served agency -> its active subscriptions
+    access_subscriptions_by_edge: dict[int, tuple[int, ...]]  # for agencies without equipment: by their access link
+    access_subscriptions_by_node: dict[int, tuple[int, ...]]
     agencies_below: list[int]  # prefix sums over the preorder (an agency counts at its LCA)
     subscriptions_below: list[int]
 
@@ -249,6 +262,7 @@ class Impact:
     agencies_redundancy_lost: list[int] = field(default_factory=list)
     subscriptions_lost: list[int] = field(default_factory=list)
     devices_cut_off: int = 0
+    devices_lost: list[int] = field(default_factory=list)  # ids of those devices
     inactive_links: list[int] = field(default_factory=list)
     inactive_devices: list[int] = field(default_factory=list)
 
@@ -265,8 +279,9 @@ class Network:
 
     def __init__(self) -> None:
         self.tables: dict[str, dict[int, Any]] = {name: {} for name in ROW_TYPES}
-        self._links_at: dict[int, set[int]] = {}  # device id -> ids of links ending there (any status)
-        self._devices_at: dict[int, set[int]] = {}  # site id -> device ids
+        self._links_at: dict[int, list[int]] = {}  # device id -> ids of links ending there (any status)
+        self._devices_at: dict[int, list[int]] = {}  # site id -> device ids
+        self._shared: dict[Any, Any] = {}  # one object per value of the SHARED columns
         self._keys: dict[str, dict[str, int] | None] = {name: None for name in KEY_COLUMNS}
         self.node_of: dict[int, int] = {}
         self.device_of: list[int] = [0]
@@ -277,7 +292,6 @@ class Network:
         self.edge_link: list[int] = []  # 0 for the root's virtual edges
         self.edge_of_link: dict[int, int] = {}
         self.root_edge_of: dict[int, int] = {}
-        self.graph = nx.MultiGraph()  # active links between active devices, for paths
         self._structure: Structure | None = None
         self._served: Served | None = None
         self.analyses = 0  # full DFS runs, for tests and benchmarks
@@ -311,12 +325,18 @@ class Network:
 
     def _fill(self, rows: Mapping[str, Iterable[tuple]]) -> "Network":
         for name, row_type in ROW_TYPES.items():
-            self.tables[name] = {r[0]: row_type._make(r[1:]) for r in rows.get(name, ())}
+            shared = [i for i, column in enumerate(row_type._fields) if column in SHARED[name]]
+            canon = self._shared.setdefault
+            table = self.tables[name] = {}
+            for r in rows.get(name, ()):
+                values = list(r[1:])
+                for i in shared:
+                    values[i] = canon(values[i], values[i])
+                table[r[0]] = row_type._make(values)
         for link_id, link in self.links.items():
-            self._links_at.setdefault(link.a_device_id, set()).add(link_id)
-            self._links_at.setdefault(link.b_device_id, set()).add(link_id)
+            self._index("links", link_id, link)
         for device_id, device in self.devices.items():
-            self._devices_at.setdefault(device.site_id, set()).add(device_id)
+            self._index("devices", device_id, device)
             self._sync_root_edge(device_id)
         for link_id in self.links:
             self._sync_link(link_id)
@@ -327,6 +347,8 @@ class Network:
         row_type = ROW_TYPES[table]
         old = self.tables[table].get(row_id)
         given = {c: _plain(values[c]) for c in row_type._fields if c in values}
+        for c in given.keys() & SHARED[table]:
+            given[c] = self._shared.setdefault(given[c], given[c])
         if old is None:
             if len(given) < len(row_type._fields):
                 raise IncompleteChange(f"{table} {row_id}: new row without all its columns")
@@ -348,21 +370,30 @@ class Network:
             self._unindex(table, row_id, old)
             self._react(table, row_id, set(old._fields), came_or_went=True)
 
+    def _index_of(self, table: str, row: Any) -> tuple[dict[int, list[int]], tuple[int, ...]]:
+        """The per-device (links) or per-site (devices) lists a row belongs in, and under which keys."""
+        if table == "links":
+            ends = (row.a_device_id,) if row.a_device_id == row.b_device_id else (row.a_device_id, row.b_device_id)
+            return self._links_at, ends
+        if table == "devices":
+            return self._devices_at, (row.site_id,)
+        return {}, ()
+
     def _unindex(self, table: str, row_id: int, row: Any) -> None:
+        """Forget a row in the small per-device and per-site lists (lists: a third of the memory of sets)."""
         if row is None:
             return
-        if table == "links":
-            self._links_at[row.a_device_id].discard(row_id)
-            self._links_at[row.b_device_id].discard(row_id)
-        elif table == "devices":
-            self._devices_at[row.site_id].discard(row_id)
+        index, keys = self._index_of(table, row)
+        for key in keys:
+            ids = index[key]
+            ids.remove(row_id)
+            if not ids:
+                del index[key]
 
     def _index(self, table: str, row_id: int, row: Any) -> None:
-        if table == "links":
-            self._links_at.setdefault(row.a_device_id, set()).add(row_id)
-            self._links_at.setdefault(row.b_device_id, set()).add(row_id)
-        elif table == "devices":
-            self._devices_at.setdefault(row.site_id, set()).add(row_id)
+        index, keys = self._index_of(table, row)
+        for key in keys:
+            index.setdefault(key, []).append(row_id)
 
     def _react(self, table: str, row_id: int, changed: set[str], *, came_or_went: bool) -> None:
         """Bring the adjacency up to date and drop the analyses the change makes stale."""
@@ -399,17 +430,12 @@ class Network:
         self.edge_link.append(link_id)
         self.adj[a].append(edge)
         self.adj[b].append(edge)
-        if link_id:
-            self.graph.add_edge(self.device_of[a], self.device_of[b], key=link_id)
         self._structure = self._served = None
         return edge
 
     def _remove_edge(self, edge: int) -> None:
         self.adj[self.edge_a[edge]].remove(edge)
         self.adj[self.edge_b[edge]].remove(edge)
-        if self.edge_link[edge]:
-            self.graph.remove_edge(self.device_of[self.edge_a[edge]], self.device_of[self.edge_b[edge]],
-                                   key=self.edge_link[edge])
         self._structure = self._served = None
 
     def _sync_link(self, link_id: int) -> None:
@@ -581,6 +607,8 @@ class Network:
         for agency_id in list(subscriptions_of):
             if agency_id not in agency_nodes:
                 del subscriptions_of[agency_id]
+        agency_nodes, by_node, by_lca, redundant_by_attach, subscriptions_of, by_edge, by_end = map(_frozen, (
+            agency_nodes, by_node, by_lca, redundant_by_attach, subscriptions_of, by_edge, by_end))
         return Served(agency_nodes, unserved, redundant, by_node, by_lca, redundant_by_attach, subscriptions_of,
                       by_edge, by_end, list(accumulate(weights_a, initial=0)), list(accumulate(weights_s, initial=0)))
 
@@ -606,6 +634,7 @@ class Network:
                 failed_nodes.add(node)
         lost, core = self._cut_off(st, failed_edges, failed_nodes)
         result.devices_cut_off = len(lost)
+        result.devices_lost = sorted(self.device_of[v] for v in lost)
         touched = {a for v in lost for a in sv.by_node.get(v, ())}
         lost_agencies = {a for a in touched if all(n in lost for n in sv.agency_nodes[a])}
         result.agencies_lost = sorted(lost_agencies)
@@ -740,20 +769,40 @@ class Network:
         return "unserved" if agency_id in sv.unserved else "no_equipment"
 
     def path(self, sources: list[int], targets: list[int]) -> list[tuple[int, int | None]] | None:
-        """Fewest-hop path over real links: [(device id, link id that led to it)], None if there is none."""
-        start = [d for d in sources if d in self.graph]
-        best: list[int] | None = None
-        for target in (t for t in targets if t in self.graph):
-            try:
-                _, nodes = nx.multi_source_dijkstra(self.graph, start, target=target, weight=None)
-            except nx.NetworkXNoPath:
-                continue
-            if best is None or len(nodes) < len(best):
-                best = nodes
-        if best is None:
+        """Fewest-hop path over real links: [(device id, link id that led to it)], None if there is none.
+
+        A breadth-first search from all the sources at once over the active links (never through the virtual
+        root); the first target reached is the nearest. Of parallel links between two hops the lowest id is
+        named, so that answers are stable.
+        """
+        start = [self.node_of[d] for d in sources if d in self.node_of and self._active_device(d)]
+        goal = {self.node_of[d] for d in targets if d in self.node_of and self._active_device(d)}
+        came_from = dict.fromkeys(start, -1)
+        queue = deque(start)
+        end = next((v for v in start if v in goal), None)
+        while queue and end is None:
+            v = queue.popleft()
+            for e in self.adj[v]:
+                if not self.edge_link[e]:
+                    continue
+                w = self.edge_xor[e] ^ v
+                if w not in came_from:
+                    came_from[w] = v
+                    if w in goal:
+                        end = w
+                        break
+                    queue.append(w)
+        if end is None:
             return None
-        # Of parallel links between two hops, name the lowest id, so that answers are stable.
-        return [(best[0], None)] + [(v, min(self.graph[u][v])) for u, v in zip(best, best[1:])]
+        nodes = [end]
+        while came_from[nodes[-1]] >= 0:
+            nodes.append(came_from[nodes[-1]])
+        nodes.reverse()
+        hops: list[tuple[int, int | None]] = [(self.device_of[nodes[0]], None)]
+        for u, v in zip(nodes, nodes[1:]):
+            hops.append((self.device_of[v], min(self.edge_link[e] for e in self.adj[v]
+                                                 if self.edge_link[e] and self.edge_xor[e] ^ v == u)))
+        return hops
 
 
 class LocalCore:
@@ -868,14 +917,23 @@ class TopologyEngine:
         return True
 
     def _load(self, session: Session, head: tuple[int, str]) -> None:
-        """Read the five tables, only the needed columns, as plain tuples (enums as their stored text)."""
-        rows = {}
-        for table, row_type in ROW_TYPES.items():
-            model = MODELS[table]
+        """Read the five tables, only the needed columns, in batches (enums as their stored text).
+
+        The old network is dropped first, so that a reload never holds two networks at once; until the new one
+        is complete the head is unknown, so a failed load is retried in full by the next question.
+        """
+        self.network, self._head = Network(), None
+
+        def rows(table: str) -> Iterator[tuple]:
+            model, row_type = MODELS[table], ROW_TYPES[table]
             columns = [getattr(model, c) for c in row_type._fields]
             columns = [type_coerce(c, String) if isinstance(c.type, SAEnum) else c for c in columns]
-            rows[table] = session.execute(select(model.id, *columns).order_by(model.id)).all()
-        self.network = Network.from_rows(**rows)
+            result = session.execute(select(model.id, *columns).order_by(model.id)
+                                     .execution_options(yield_per=LOAD_BATCH))
+            for batch in result.partitions():
+                yield from batch
+
+        self.network = Network.from_rows(**{table: rows(table) for table in ROW_TYPES})
         self._head = head
         self.loads += 1
 

@@ -1,6 +1,11 @@
-"""Response shapes of the topology questions: paths, failure impact, single points of failure, redundancy."""
+"""Response shapes of the topology questions: paths, failure impact, single points of failure, redundancy.
 
-from typing import Literal
+Every answer holds only what the asking actor may see through the registry's permission gate. Parts of a path
+that belong to others are given as a `PathSegment` naming the operator alone, and an agency the actor may not
+see as a `RedactedAgency`: neither carries an id, a name, a site, an address or a capacity.
+"""
+
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -18,6 +23,13 @@ class AgencyBrief(BaseModel):
     code: str
     name: str
     province_id: int | None
+
+
+class RedactedAgency(BaseModel):
+    """An agency outside what the actor may see (e.g. the far end of an agency user's path)."""
+
+    redacted: Literal[True] = True
+    label: str = Field(description="always \"Cơ quan khác\" (another agency)")
 
 
 class SiteBrief(BaseModel):
@@ -44,16 +56,32 @@ class LinkBrief(BaseModel):
 
 
 # Path
-class PathHop(BaseModel):
-    device: DeviceBrief
-    link: LinkBrief | None = Field(description="the link from the previous hop; null at the start")
+class PathDevice(DeviceBrief):
+    kind: Literal["device"] = "device"
+
+
+class PathLink(LinkBrief):
+    kind: Literal["link"] = "link"
+
+
+class PathSegment(BaseModel):
+    """Consecutive devices and links of one other operator, named by that operator only."""
+
+    kind: Literal["segment"] = "segment"
+    operator: str | None = Field(description="short name of the operator responsible (e.g. CBĐTW); null if none")
+    label: str = Field(description="e.g. \"Phân đoạn CBĐTW\" (CBĐTW segment)")
+
+
+PathStep = Annotated[PathDevice | PathLink | PathSegment, Field(discriminator="kind")]
 
 
 class PathRead(BaseModel):
-    from_agency: AgencyBrief
-    to_agency: AgencyBrief
-    links: int = Field(description="number of links (hops) on the path")
-    hops: list[PathHop]
+    from_agency: AgencyBrief | RedactedAgency
+    to_agency: AgencyBrief | RedactedAgency
+    links: int = Field(description="number of links (hops) on the path, those inside segments included")
+    steps: list[PathStep] = Field(
+        description="device, link, device, … from one end to the other; the parts the asking actor may not see "
+                    "are one segment per run of the same operator")
 
 
 # Impact
@@ -71,13 +99,16 @@ class ProvinceImpact(BaseModel):
 
 
 class ImpactRead(BaseModel):
+    """The lists and counts cover what the asking actor may see (partners: their own devices, links and
+    subscriptions; every agency)."""
+
     failed_links: list[LinkBrief]
     failed_devices: list[DeviceBrief] = Field(description="the devices asked for and those of the sites asked for")
     already_inactive: list[str] = Field(description="failures that change nothing: the object is not active")
     agencies_lost: list[AgencyBrief] = Field(description="agencies none of whose devices keeps service")
     agencies_redundancy_lost: list[AgencyBrief] = Field(
         description="agencies that keep service but, redundant before, would now be cut off by one link")
-    subscriptions_lost: list[int]
+    subscriptions_lost: list[int] = Field(description="ids of the subscriptions lost")
     devices_cut_off: int = Field(description="devices that lose the core, the failed ones included")
     by_province: list[ProvinceImpact]
 
@@ -103,6 +134,8 @@ class ProvinceSpof(BaseModel):
 
 
 class SpofRead(BaseModel):
+    """Only the links and devices the asking actor may see are listed and counted."""
+
     province: ProvinceBrief | None
     total: int = Field(description="single points of failure found, before the limit")
     items: list[SpofItem] = Field(description="worst first: by agencies, then subscriptions lost")
