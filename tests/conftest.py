@@ -84,6 +84,16 @@ def _engine_with_schema(url: str) -> Iterator[Engine]:
         own.dispose()
 
 
+@pytest.fixture(autouse=True)
+def _alarm_repeats_written_at_once(monkeypatch) -> None:
+    """Tests see every repeat of an alarm written (production writes an unchanged repeat once a minute; the test of
+    that throttle sets it back)."""
+    from tslcd.telemetry import alarms
+
+    monkeypatch.setattr(alarms, "REPEAT_WRITE_S", 0.0)
+    alarms._repeats.clear()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _one_lock_order() -> Iterator[None]:
     """Every audited write takes the audit lock before its first row (item 28): in tests a write that forgets is an

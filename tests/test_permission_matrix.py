@@ -364,68 +364,86 @@ def _route_cell(client, session, world, key, role):
             assert name not in text, (role, key, name)
 
 
-# The CLI acts as a user with `tslcd --user NAME`: the same gate
-CLI_ROLES = {"noc": "cli-noc", "partner": "cli-partner", "agency": "cli-agency", "auditor": "cli-auditor"}
-
-
+# The CLI acts as a user with `tslcd --user NAME`: the same gate, for every object type
 @pytest.fixture(scope="module")
-def cli_db(tmp_path_factory):
-    """A migrated SQLite file with the tiny network and one user per role, committed (the CLI opens its own)."""
-    folder = tmp_path_factory.mktemp("cli")
-    env = {"TSLCD_DATABASE_URL": f"sqlite:///{folder / 'cli.db'}", "TSLCD_VAR_DIR": str(folder / "var"),
-           "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(folder)}
-    script = """
-from tslcd.core.database import session_scope
-from tslcd.core.migrate import upgrade
-from tslcd.security import service as security
-from tslcd.security.actor import SYSTEM
-from tslcd.security.models import Role
-from tslcd.security.schemas import UserCreate
-from tests.factories import build_tiny
-from sqlalchemy import select
-from tslcd.registry.models import Agency
-upgrade()
-with session_scope() as s:
-    tiny = build_tiny(s, SYSTEM)
-    agency = s.scalar(select(Agency.id).where(Agency.code == "001.01.00.H01"))
-    for role, name in (("noc", "cli-noc"), ("partner", "cli-partner"), ("agency", "cli-agency"),
-                       ("auditor", "cli-auditor")):
-        security.create_user(session=s, actor=SYSTEM, user_in=UserCreate(
-            username=name, role=Role(role), operator_id=tiny.vnpt if role == "partner" else None,
-            agency_id=agency if role == "agency" else None))
-"""
-    done = subprocess.run([sys.executable, "-c", script], env={**env, "PYTHONPATH": str(Path.cwd())},
-                          capture_output=True, text=True, timeout=300, cwd=Path.cwd())
-    assert done.returncode == 0, done.stderr
-    return folder, env
+def cli_world(engine, tmp_path_factory):
+    """A database of its own (the CLI opens its own sessions) with the tiny network and a user per role."""
+    from tests.conftest import own_database
+    from tslcd.core import database
+    from tslcd.security import service as security
+    from tslcd.security.actor import SYSTEM
+    from tslcd.security.schemas import UserCreate
+
+    with own_database(engine, tmp_path_factory) as own:
+        previous = database._engine, database._factory
+        database.configure(own.url.render_as_string(hide_password=False))
+        try:
+            with database.session_scope() as s:
+                tiny = build_tiny(s, SYSTEM)
+                objects = _objects(s, SYSTEM, tiny)
+                agency = s.scalar(select(Agency.id).where(Agency.code == "001.01.00.H01"))
+                for role in ROLES:
+                    security.create_user(session=s, actor=SYSTEM, user_in=UserCreate(
+                        username=f"cli-{role}", role=Role(role), operator_id=tiny.vnpt if role == "partner" else None,
+                        agency_id=agency if role == "agency" else None))
+            yield objects, tmp_path_factory.mktemp("cli-files")
+        finally:
+            database._engine.dispose()
+            database._engine, database._factory = previous
 
 
-def _tslcd(env, *args, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tslcd", *args], env=env, capture_output=True, text=True,
-                          timeout=300, cwd=cwd)
+def _invoke(*args: str):
+    from typer.testing import CliRunner
+
+    from tslcd.cli import app
+
+    return CliRunner().invoke(app, list(args), catch_exceptions=False)
 
 
-@pytest.mark.parametrize("role", sorted(CLI_ROLES))
-def test_cli_cells(cli_db, role):
-    folder, env = cli_db
-    user = CLI_ROLES[role]
-    exported = _tslcd(env, "--user", user, "export", "devices", "--format", "json", cwd=folder)
-    assert exported.returncode == 0, exported.stderr
-    names = {d["name"] for d in json.loads(exported.stdout)}
-    assert ("rc-1" in names) == (REGISTRY["devices"][role][0] == A)
-    assert bool(names) == (REGISTRY["devices"][role][0] != N)
-    spare = folder / f"{role}.csv"
-    spare.write_text(f"name,site,role,tier\nsw-{role},cn-00004,access_switch,access_2\n", encoding="utf-8")
-    done = _tslcd(env, "--user", user, "import", "devices", str(spare), cwd=folder)
-    assert (done.returncode == 0) == (REGISTRY["devices"][role][1] != N), done.stderr
-    foreign = folder / f"{role}-core.csv"
-    foreign.write_text(f"name,site,role,tier\ncore-{role},rc-north,core_router,backbone\n", encoding="utf-8")
-    done = _tslcd(env, "--user", user, "import", "devices", str(foreign), cwd=folder)
-    assert (done.returncode == 0) == (REGISTRY["devices"][role][1] == A), done.stderr
-    assert "Traceback" not in done.stderr
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_cli_cells(cli_world, name):
+    """`tslcd --user cli-ROLE export TYPE` shows what the role may read; importing the administrator's export back
+    (every row unchanged) succeeds only for a role that may write every row of the type."""
+    from tslcd.core.errors import DomainError
+
+    o, folder = cli_world
+    admin_export = folder / f"{name}.json"
+    done = _invoke("export", name, "--format", "json", "-o", str(admin_export))
+    assert done.exit_code == 0, done.output
+    failures = []
+    for role in ROLES:
+        read, write = REGISTRY[name][role]
+        out = folder / f"{name}-{role}.json"
+        done = _invoke("--user", f"cli-{role}", "export", name, "--format", "json", "-o", str(out))
+        ids = {row["id"] for row in json.loads(out.read_text())} if done.exit_code == 0 else set()
+        own = o.own.get(name, {}).get(role) if role in ("partner", "agency") else o.foreign[name]
+        if (o.foreign[name] in ids) != (read == A):
+            failures.append(f"{role}: export foreign={o.foreign[name] in ids}")
+        if own is not None and (own in ids) != (read != N):
+            failures.append(f"{role}: export own={own in ids}")
+        try:
+            done = _invoke("--user", f"cli-{role}", "import", name, str(admin_export))
+            imported = done.exit_code == 0
+        except DomainError:  # main() turns it into one line and exit 1; the runner sees the error itself
+            imported = False
+        if imported != (write == A):
+            failures.append(f"{role}: import of the full export {'succeeded' if imported else 'failed'}")
+    assert not failures, f"{name}: " + "; ".join(failures)
 
 
-def test_cli_refuses_an_unknown_user(cli_db):
-    folder, env = cli_db
-    done = _tslcd(env, "--user", "nobody", "export", "devices", cwd=folder)
-    assert done.returncode == 1 and "no user 'nobody'" in done.stderr and "Traceback" not in done.stderr
+def test_cli_refuses_an_unknown_user(cli_world):
+    from tslcd.core.errors import NotFound
+
+    with pytest.raises(NotFound, match="no user 'nobody'"):
+        _invoke("--user", "nobody", "export", "devices")
+
+
+def test_cli_user_errors_are_one_line(tmp_path):
+    """Through the real command: one line and exit 1, no traceback."""
+    env = {"TSLCD_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "TSLCD_VAR_DIR": str(tmp_path / "var"),
+           "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)}
+    run = lambda *a: subprocess.run([sys.executable, "-m", "tslcd", *a], env=env, capture_output=True, text=True,
+                                    timeout=300, cwd=tmp_path)
+    assert run("db", "upgrade").returncode == 0
+    done = run("--user", "nobody", "export", "devices")
+    assert done.returncode == 1 and done.stderr.strip() == "error: no user 'nobody'", done.stderr

@@ -173,3 +173,24 @@ def test_a_cycle_of_device_statuses_is_one_batch(session, tiny, day):
     assert service.device_statuses(session=session, statuses=back) == (0, 2)
     states = {a.object_id: (a.occurrences, a.cleared_at is None) for a in _alarms(session)}
     assert states == {i: (2, name not in ("pe-1", "sw-1")) for name, i in devices.items()}
+
+
+def test_unchanged_repeats_are_written_once_a_minute_with_their_count(session, tiny, day, monkeypatch):
+    """A port down for days is seen at every poll; its alarm is rewritten at most every REPEAT_WRITE_S, and the
+    occurrences seen meanwhile arrive with the next write."""
+    from tslcd.telemetry import alarms
+    from tslcd.telemetry.models import Alarm
+
+    monkeypatch.setattr(alarms, "REPEAT_WRITE_S", 60.0)
+    clock = [1000.0]
+    monkeypatch.setattr(alarms.time, "monotonic", lambda: clock[0])
+    a_end = link(session, "pe1-sw1").a_interface_id
+    for minute in range(3):
+        feed(session, sample(a_end, day + timedelta(minutes=minute), up=False))
+        clock[0] += 20  # three polls in 40 s: one write
+    stored = session.scalar(select(Alarm).where(Alarm.kind == "link_down"))
+    assert stored.occurrences == 1
+    clock[0] += 30  # past the minute: the next repeat is written with the two that waited
+    feed(session, sample(a_end, day + timedelta(minutes=3), up=False))
+    session.refresh(stored)
+    assert stored.occurrences == 4

@@ -74,7 +74,11 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, json_serializer=_json)
+    # psycopg prepares a statement after five runs, and PostgreSQL may then plan it once for any parameter: a
+    # generic plan cannot use the trigram index for LIKE '%…%' (searches went from 2 ms to 80 ms). Plan each run.
+    engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, json_serializer=_json,
+                           connect_args={"options": "-c plan_cache_mode=force_custom_plan"})
+    return engine
 
 
 def _json(value: Any) -> str:

@@ -55,9 +55,9 @@ def ingest(*, session: Session, samples: Sequence[RateSample], source: str = "po
     storage.mark_late(session, first, utcnow())
     raised = cleared = 0
     if raise_alarms:
-        changes = alarms.evaluate_samples(current_inventory(session), (s for _, s in latest.values()),
-                                          alarms.active_keys(session))
-        raised, cleared = alarms.apply(session, changes, source)
+        active = alarms.active_keys(session)
+        changes = alarms.evaluate_samples(current_inventory(session), (s for _, s in latest.values()), active)
+        raised, cleared = alarms.apply(session, changes, source, active)
     return IngestResult(stored=stored, duplicates=len(rows) - stored, alarms_raised=raised, alarms_cleared=cleared)
 
 
@@ -69,9 +69,9 @@ def device_statuses(*, session: Session, statuses: Sequence[DeviceStatus]) -> tu
     """
     if not statuses:
         return 0, 0
-    active = alarms.active_keys(session) if any(s.reachable for s in statuses) else set()
+    active = alarms.active_keys(session)
     changes = alarms.device_changes(current_inventory(session), statuses, active)
-    return alarms.apply(session, changes, "poll")
+    return alarms.apply(session, changes, "poll", active)
 
 
 def device_unreachable(*, session: Session, device_id: int, ts: datetime, reason: str) -> None:
