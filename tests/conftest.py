@@ -162,6 +162,31 @@ def _collect_stored(request, session: Session) -> None:
         session.rollback()
 
 
+@pytest.fixture(params=BACKENDS)
+def fresh_url(request, tmp_path) -> Iterator[str]:
+    """The URL of an empty database (no schema) on each backend, for migration tests."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'migrated.db'}"
+        return
+    with scratch_database(backend_url("postgres", None)) as url:
+        yield url
+
+
+@contextmanager
+def serving(engine: Engine, tmp_path_factory) -> Iterator[str]:
+    """A database of its own (schema made), which the process's sessions (session_scope, the API without
+    overrides, the CLI) use meanwhile; the URL is yielded, the previous database restored afterwards."""
+    with own_database(engine, tmp_path_factory) as own:
+        previous = database._engine, database._factory
+        url = own.url.render_as_string(hide_password=False)
+        database.configure(url)
+        try:
+            yield url
+        finally:
+            database._engine.dispose()
+            database._engine, database._factory = previous
+
+
 @pytest.fixture
 def session(request, engine: Engine) -> Iterator[Session]:
     with rolled_back(engine) as sess:

@@ -24,26 +24,20 @@ EXAMPLES = int(os.environ.get("TSLCD_SCHEMATHESIS_EXAMPLES", "12"))
 def api(engine, tmp_path_factory):
     """The app over a database of its own with a small network in it (committed: the fuzzer's writes persist
     from one operation to the next, as they would on a server), and an administrator's token."""
-    from tests.conftest import own_database
+    from tests.conftest import serving
     from tslcd.api import create_app
     from tslcd.core import database
     from tslcd.security import service as security
     from tslcd.security.actor import SYSTEM
     from tslcd.security.schemas import UserCreate
 
-    with own_database(engine, tmp_path_factory) as own:
-        previous = database._engine, database._factory
-        database.configure(own.url.render_as_string(hide_password=False))
-        try:
-            with database.session_scope() as s:
-                build_tiny(s, SYSTEM)
-                user = security.create_user(session=s, actor=SYSTEM, user_in=UserCreate(username="fuzz-admin",
-                                                                                       role=Role.admin))
-                token = security.issue_token(session=s, actor=SYSTEM, user=user)[0]
-            yield create_app(), {"Authorization": f"Bearer {token}"}
-        finally:
-            database._engine.dispose()
-            database._engine, database._factory = previous
+    with serving(engine, tmp_path_factory):
+        with database.session_scope() as s:
+            build_tiny(s, SYSTEM)
+            user = security.create_user(session=s, actor=SYSTEM, user_in=UserCreate(username="fuzz-admin",
+                                                                                   role=Role.admin))
+            token = security.issue_token(session=s, actor=SYSTEM, user=user)[0]
+        yield create_app(), {"Authorization": f"Bearer {token}"}
 
 
 def _schema():

@@ -368,28 +368,22 @@ def _route_cell(client, session, world, key, role):
 @pytest.fixture(scope="module")
 def cli_world(engine, tmp_path_factory):
     """A database of its own (the CLI opens its own sessions) with the tiny network and a user per role."""
-    from tests.conftest import own_database
+    from tests.conftest import serving
     from tslcd.core import database
     from tslcd.security import service as security
     from tslcd.security.actor import SYSTEM
     from tslcd.security.schemas import UserCreate
 
-    with own_database(engine, tmp_path_factory) as own:
-        previous = database._engine, database._factory
-        database.configure(own.url.render_as_string(hide_password=False))
-        try:
-            with database.session_scope() as s:
-                tiny = build_tiny(s, SYSTEM)
-                objects = _objects(s, SYSTEM, tiny)
-                agency = s.scalar(select(Agency.id).where(Agency.code == "001.01.00.H01"))
-                for role in ROLES:
-                    security.create_user(session=s, actor=SYSTEM, user_in=UserCreate(
-                        username=f"cli-{role}", role=Role(role), operator_id=tiny.vnpt if role == "partner" else None,
-                        agency_id=agency if role == "agency" else None))
-            yield objects, tmp_path_factory.mktemp("cli-files")
-        finally:
-            database._engine.dispose()
-            database._engine, database._factory = previous
+    with serving(engine, tmp_path_factory):
+        with database.session_scope() as s:
+            tiny = build_tiny(s, SYSTEM)
+            objects = _objects(s, SYSTEM, tiny)
+            agency = s.scalar(select(Agency.id).where(Agency.code == "001.01.00.H01"))
+            for role in ROLES:
+                security.create_user(session=s, actor=SYSTEM, user_in=UserCreate(
+                    username=f"cli-{role}", role=Role(role), operator_id=tiny.vnpt if role == "partner" else None,
+                    agency_id=agency if role == "agency" else None))
+        yield objects, tmp_path_factory.mktemp("cli-files")
 
 
 def _invoke(*args: str):

@@ -200,54 +200,46 @@ def test_an_update_cannot_change_a_natural_key_it_does_not_own(session, admin, t
 def test_import_and_api_writes_at_once_do_not_deadlock(engine, tmp_path_factory):
     """On PostgreSQL the lock order decides; SQLite serialises writers at BEGIN IMMEDIATE and must simply wait."""
     from fastapi.testclient import TestClient
-    from tests.conftest import own_database
+    from tests.conftest import serving
     from tslcd.api import create_app
     from tslcd.core import database
     from tslcd.security import service as security
     from tslcd.security.actor import SYSTEM
     from tslcd.security.schemas import UserCreate
 
-    with own_database(engine, tmp_path_factory) as own:
-        previous = database._engine, database._factory
-        database.configure(own.url.render_as_string(hide_password=False))
-        try:
-            with database.session_scope() as s:
-                build_tiny(s, SYSTEM)
-                user = security.create_user(session=s, actor=SYSTEM, user_in=UserCreate(username="noc1",
-                                                                                       role=Role.noc))
-                token = security.issue_token(session=s, actor=SYSTEM, user=user)[0]
-            codes = [f"{i // 100:03d}.{i % 100:02d}.55.H01" for i in range(5000)]
-            data = ("code,name,kind,unit\n" + "".join(f"{c},Cơ quan {c},state,01\n" for c in codes)).encode()
-            outcome: dict[str, object] = {}
+    with serving(engine, tmp_path_factory):
+        with database.session_scope() as s:
+            build_tiny(s, SYSTEM)
+            user = security.create_user(session=s, actor=SYSTEM, user_in=UserCreate(username="noc1", role=Role.noc))
+            token = security.issue_token(session=s, actor=SYSTEM, user=user)[0]
+        codes = [f"{i // 100:03d}.{i % 100:02d}.55.H01" for i in range(5000)]
+        data = ("code,name,kind,unit\n" + "".join(f"{c},Cơ quan {c},state,01\n" for c in codes)).encode()
+        outcome: dict[str, object] = {}
 
-            def run_import():
-                try:
-                    with database.session_scope() as s:
-                        outcome["import"] = service.import_objects(session=s, actor=SYSTEM,
-                                                                   res=service.resource("agencies"), data=data,
-                                                                   fmt="csv").created
-                except Exception as exc:  # noqa: BLE001 - the test reports it
-                    outcome["import"] = exc
+        def run_import():
+            try:
+                with database.session_scope() as s:
+                    outcome["import"] = service.import_objects(session=s, actor=SYSTEM, data=data, fmt="csv",
+                                                               res=service.resource("agencies")).created
+            except Exception as exc:  # noqa: BLE001 - the test reports it
+                outcome["import"] = exc
 
-            client = TestClient(create_app(), raise_server_exceptions=False)
-            h = {"Authorization": f"Bearer {token}"}
-            worker = threading.Thread(target=run_import)
-            worker.start()
-            statuses = [client.post("/api/v1/agencies", json={"code": c, "name": "Trùng", "kind": "state"},
-                                    headers=h).status_code for c in (codes[10], codes[4000])]
-            link = client.get("/api/v1/links", params={"slug": "pe1-sw1"}, headers=h).json()["results"][0]["id"]
-            statuses.append(client.patch(f"/api/v1/links/{link}", json={"capacity": "1G"}, headers=h).status_code)
-            worker.join(120)
-            assert not worker.is_alive()
-            imported = outcome["import"]
-            assert statuses[2] == 200
-            if isinstance(imported, ImportRejected):  # a POST came first: the import names the code it took
-                assert all(s in (201, 409) for s in statuses[:2]) and 201 in statuses[:2]
-            else:
-                assert imported == 5000 and statuses[:2] == [409, 409], (imported, statuses)
-        finally:
-            database._engine.dispose()
-            database._engine, database._factory = previous
+        client = TestClient(create_app(), raise_server_exceptions=False)
+        h = {"Authorization": f"Bearer {token}"}
+        worker = threading.Thread(target=run_import)
+        worker.start()
+        statuses = [client.post("/api/v1/agencies", json={"code": c, "name": "Trùng", "kind": "state"},
+                                headers=h).status_code for c in (codes[10], codes[4000])]
+        link = client.get("/api/v1/links", params={"slug": "pe1-sw1"}, headers=h).json()["results"][0]["id"]
+        statuses.append(client.patch(f"/api/v1/links/{link}", json={"capacity": "1G"}, headers=h).status_code)
+        worker.join(120)
+        assert not worker.is_alive()
+        imported = outcome["import"]
+        assert statuses[2] == 200
+        if isinstance(imported, ImportRejected):  # a POST came first: the import names the code it took
+            assert all(s in (201, 409) for s in statuses[:2]) and 201 in statuses[:2]
+        else:
+            assert imported == 5000 and statuses[:2] == [409, 409], (imported, statuses)
 
 
 def test_gate_checks_the_row_as_stored_and_as_it_will_be(session, admin, tiny):

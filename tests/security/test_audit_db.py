@@ -2,7 +2,6 @@
 application's role may only read and append."""
 
 import hashlib
-import os
 import uuid
 from datetime import datetime, timezone
 
@@ -14,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from tests.conftest import own_database
-from tslcd.core.database import make_engine, scratch_database
+from tslcd.core.database import make_engine
 from tslcd.core.errors import DomainValidationError
 from tslcd.core.migrate import upgrade
 from tslcd.security import audit, service
@@ -22,20 +21,6 @@ from tslcd.security.actor import SYSTEM
 from tslcd.security.dbroles import grant_app_role
 from tslcd.security.models import AuditRecord, Role
 from tslcd.security.schemas import UserCreate
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def fresh_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrated.db'}"
-        return
-    base = os.environ.get("TSLCD_TEST_POSTGRES_URL")
-    if not base:
-        if os.environ.get("CI"):
-            pytest.fail("TSLCD_TEST_POSTGRES_URL is not set: run the suite through `make test`")
-        pytest.skip("needs TSLCD_TEST_POSTGRES_URL (make test sets it)")
-    with scratch_database(base) as url:
-        yield url
 
 
 def _legacy_digest(prev_hash: str, row: dict) -> str:

@@ -1,29 +1,14 @@
 """Migration 0005: active utilization alarms under the old per-link keys are cleared, to be raised again per
 direction; other alarms are left alone. On both backends."""
 
-import os
 from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import insert, select
 
-from tslcd.core.database import make_engine, scratch_database
+from tslcd.core.database import make_engine
 from tslcd.core.migrate import upgrade
 from tslcd.telemetry.models import Alarm, AlarmKind, Severity
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def fresh_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrated.db'}"
-        return
-    base = os.environ.get("TSLCD_TEST_POSTGRES_URL")
-    if not base:
-        if os.environ.get("CI"):
-            pytest.fail("TSLCD_TEST_POSTGRES_URL is not set: run the suite through `make test`")
-        pytest.skip("needs TSLCD_TEST_POSTGRES_URL (make test sets it)")
-    with scratch_database(base) as url:
-        yield url
 
 
 def _alarm(key: str, kind: AlarmKind, object_type: str = "links", object_id: int = 7,
