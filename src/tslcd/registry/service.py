@@ -29,10 +29,11 @@ from tslcd.core.listing import paginate
 from tslcd.registry.codes import check_agency_code
 from tslcd.registry.context import Context
 from tslcd.registry.models import AdminUnit, Agreement, Device, Link, SnmpCredential, Subscription
-from tslcd.registry.permissions import check_write, partner_responsibility, restricted, visible, visible_ids
+from tslcd.registry.permissions import check_write, partner_responsibility, visible, visible_ids
 from tslcd.registry.resources import RESOURCES, FieldError, Ref, Resource, key_filters, resource_of
 from tslcd.security import audit
 from tslcd.security.actor import Actor
+from tslcd.security.secrets import secret_columns
 from tslcd.security.models import Role
 
 __all__ = ["resource", "visible", "visible_ids", "list_objects", "get_object", "create_object", "update_object",
@@ -40,15 +41,6 @@ __all__ = ["resource", "visible", "visible_ids", "list_objects", "get_object", "
 
 IMPORT_BATCH = 2000  # rows validated and written together; an import's memory is bounded by this, not the file
 INT32 = (-(2**31), 2**31 - 1)
-
-
-def _secret_columns(model: type) -> frozenset[str]:
-    from tslcd.security import secrets
-
-    declared = getattr(secrets, "secret_columns", None)
-    if declared is not None:
-        return frozenset(declared(model))
-    return frozenset(getattr(model, "__secret_columns__", ()) or getattr(model, "__audit_exclude__", ()))
 
 
 def resource(name: str) -> Resource:
@@ -251,7 +243,7 @@ def _field_error(exc: FieldError) -> DomainValidationError:
 
 
 def _public(model: type, values: dict[str, Any]) -> dict[str, Any]:
-    hidden = _secret_columns(model) | {"search_key", "created_at", "updated_at"}
+    hidden = secret_columns(model) | {"search_key", "created_at", "updated_at"}
     return {k: audit.jsonable(v) for k, v in values.items() if k not in hidden}
 
 
@@ -752,7 +744,7 @@ def iter_export(*, session: Session, actor: Actor, res: Resource, fmt: str) -> I
     columns = export_columns(res)
     model = res.model
     ctx = Context(session, actor=actor)
-    hidden = _secret_columns(model)
+    hidden = secret_columns(model)
     plain = [c for c in columns if c in _columns(res) and c not in hidden]
     stmt = visible(actor=actor, res=res, stmt=select(*[getattr(model, c) for c in plain], *[
         getattr(model, r.target) for r in res.refs])).order_by(model.id)
@@ -819,11 +811,3 @@ def snmp_secret(*, session: Session, credential_id: int) -> dict[str, Any]:
         raise NotFound(f"no SNMP credential {credential_id}")
     return {"version": cred.version.value, "username": cred.username, "auth_protocol": cred.auth_protocol,
             "priv_protocol": cred.priv_protocol, **unseal(cred.secret)}
-
-
-def restricted_ids(*, session: Session, actor: Actor, name: str, ids: Iterable[int]) -> set[int]:
-    """Which of `ids` of object type `name` the actor may see (topology and reports ask this)."""
-    res = resource(name)
-    if not restricted(actor, res):
-        return set(ids)
-    return visible_ids(session=session, actor=actor, res=res, ids=ids)

@@ -33,20 +33,8 @@ GATE_BATCH = 5_000  # ids per question to the database
 
 
 def visible_ids(*, session: Session, actor: Actor, table: str, ids: Iterable[int]) -> set[int]:
-    """Which of these devices, links, sites, agencies or subscriptions the actor may see, by the registry's gate."""
-    wanted = set(ids)
-    if not wanted:
-        return wanted
-    model = MODELS[table]
-    stmt = select(model.id)
-    scoped = registry.visible(actor=actor, res=registry.resource(table), stmt=stmt)
-    if scoped is stmt:  # the gate filters nothing for this actor
-        return wanted
-    ordered = sorted(wanted)
-    seen: set[int] = set()
-    for i in range(0, len(ordered), GATE_BATCH):
-        seen.update(session.scalars(scoped.where(model.id.in_(ordered[i:i + GATE_BATCH]))))
-    return seen
+    """Which of these devices, links, sites, agencies or subscriptions the actor may see: the registry's gate."""
+    return registry.visible_ids(session=session, actor=actor, res=registry.resource(table), ids=ids)
 
 
 def _require_operations_role(actor: Actor, question: str) -> None:
