@@ -162,6 +162,17 @@ def _collect_stored(request, session: Session) -> None:
         session.rollback()
 
 
+@pytest.fixture
+def nats_url() -> str:
+    """The throwaway NATS (JetStream) server `make test` starts."""
+    url = os.environ.get("TSLCD_TEST_NATS_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("TSLCD_TEST_NATS_URL is not set: run the suite through `make test`")
+        pytest.skip("needs TSLCD_TEST_NATS_URL (make test starts NATS)")
+    return url
+
+
 @pytest.fixture(params=BACKENDS)
 def fresh_url(request, tmp_path) -> Iterator[str]:
     """The URL of an empty database (no schema) on each backend, for migration tests."""

@@ -181,18 +181,25 @@ def _check(failures: list, cell: str, ok: bool, detail: str = "") -> None:
         failures.append(f"{cell}: {detail}")
 
 
-@pytest.mark.parametrize("name", sorted(REGISTRY))
-def test_registry_cells_rest_import_export(client, session, world, name):
-    """Each role in turn, on the same network (each role's writes are rolled back before the next role)."""
+def _each_role(session, cell) -> None:
+    """Run `cell(role)` for every role on the same network, rolling each role's writes back before the next; every
+    failing cell is reported, not only the first."""
     failures: list[str] = []
     for role in ROLES:
         savepoint = session.begin_nested()
         try:
-            _registry_cells(client, world, name, role, failures)
+            cell(role, failures)
+        except AssertionError as exc:
+            failures.append(f"{role}: {exc}")
         finally:
             savepoint.rollback()
             session.expire_all()
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_registry_cells_rest_import_export(client, session, world, name):
+    _each_role(session, lambda role, failures: _registry_cells(client, world, name, role, failures))
 
 
 def _registry_cells(client, world, name, role, all_failures):
@@ -321,17 +328,7 @@ def _fill(value, names: dict):
 
 @pytest.mark.parametrize("key", sorted(k for k in ROUTES if k != "POST /api/v1/auth/token"))
 def test_route_cells(client, session, world, key):
-    failures: list[str] = []
-    for role in ROLES:
-        savepoint = session.begin_nested()
-        try:
-            _route_cell(client, session, world, key, role)
-        except AssertionError as exc:
-            failures.append(f"{role} × {key}: {exc}")
-        finally:
-            savepoint.rollback()
-            session.expire_all()
-    assert not failures, "\n".join(failures)
+    _each_role(session, lambda role, _failures: _route_cell(client, session, world, key, role))
 
 
 def _route_cell(client, session, world, key, role):

@@ -1,6 +1,5 @@
 """The keyed audit chain, its checkpoints and its append-only table, attacked as someone with the database would."""
 
-import os
 import subprocess
 import sys
 
@@ -241,12 +240,8 @@ def test_full_verify_in_worker_processes_names_the_first_bad_record(engine, tmp_
 
 
 # The outside witness
-def test_the_nats_witness_catches_what_the_file_lost(session, admin, monkeypatch):
-    url = os.environ.get("TSLCD_TEST_NATS_URL")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("TSLCD_TEST_NATS_URL is not set: run the suite through `make test`")
-        pytest.skip("needs TSLCD_TEST_NATS_URL (make test starts NATS)")
+def test_the_nats_witness_catches_what_the_file_lost(nats_url, session, admin, monkeypatch):
+    url = nats_url
     monkeypatch.setattr(get_settings(), "nats_url", url)
     _committed(session, admin, 4)
     assert events.flush(10)

@@ -1,6 +1,5 @@
 """The event bus (core/events.py), which carries the audit checkpoints to the outside witness."""
 
-import os
 import socket
 import uuid
 
@@ -34,12 +33,8 @@ def test_in_process_subscribers_get_events_and_a_bad_one_breaks_nothing(monkeypa
     assert got == [("t.one", {"n": 1})]
 
 
-def test_jetstream_keeps_the_last_message_of_a_subject(monkeypatch):
-    url = os.environ.get("TSLCD_TEST_NATS_URL")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("TSLCD_TEST_NATS_URL is not set: run the suite through `make test`")
-        pytest.skip("needs TSLCD_TEST_NATS_URL (make test starts NATS)")
+def test_jetstream_keeps_the_last_message_of_a_subject(nats_url, monkeypatch):
+    url = nats_url
     monkeypatch.setattr(get_settings(), "nats_url", url)
     events.declare_stream("TSLCD_TEST_EVENTS", ["tslcd.test.>"])
     subject = f"tslcd.test.{uuid.uuid4().hex[:8]}"
