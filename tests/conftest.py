@@ -20,15 +20,21 @@ from tslcd.security.models import Role
 BACKENDS = ["sqlite", "postgres"]
 
 
+def started_server(variable: str, what: str) -> str:
+    """Where a server `make test` started listens (PostgreSQL, NATS, snmpd): failing in CI, skipping (with the
+    reason) when the suite is run by hand without them."""
+    value = os.environ.get(variable)
+    if not value:
+        if os.environ.get("CI"):
+            pytest.fail(f"{variable} is not set: run the suite through `make test`")
+        pytest.skip(f"needs the {what} that `make test` starts ({variable})")
+    return value
+
+
 def backend_url(backend: str, tmp_path_factory) -> str:
     if backend == "sqlite":
         return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
-    url = os.environ.get("TSLCD_TEST_POSTGRES_URL")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("TSLCD_TEST_POSTGRES_URL is not set: run the suite through `make test`")
-        pytest.skip("PostgreSQL tests need TSLCD_TEST_POSTGRES_URL; `make test` starts a server and sets it")
-    return url
+    return started_server("TSLCD_TEST_POSTGRES_URL", "PostgreSQL")
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -165,12 +171,7 @@ def _collect_stored(request, session: Session) -> None:
 @pytest.fixture
 def nats_url() -> str:
     """The throwaway NATS (JetStream) server `make test` starts."""
-    url = os.environ.get("TSLCD_TEST_NATS_URL")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("TSLCD_TEST_NATS_URL is not set: run the suite through `make test`")
-        pytest.skip("needs TSLCD_TEST_NATS_URL (make test starts NATS)")
-    return url
+    return started_server("TSLCD_TEST_NATS_URL", "NATS server")
 
 
 @pytest.fixture(params=BACKENDS)

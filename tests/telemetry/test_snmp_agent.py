@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import started_server
+
 from tslcd.telemetry.poller import DeviceSpec, PollOptions, Poller
 from tslcd.telemetry.snmp import Credential, parse_address
 
@@ -15,11 +17,7 @@ LOOPBACK_IF_INDEX = 1  # lo is ifIndex 1 on Linux
 
 @pytest.fixture(scope="module")
 def agent() -> tuple[str, int]:
-    address = os.environ.get("TSLCD_TEST_SNMP_AGENT")
-    if not address:
-        if os.environ.get("CI"):
-            pytest.fail("TSLCD_TEST_SNMP_AGENT is not set: run the suite through `make test`")
-        pytest.skip("needs the snmpd that `make test` starts (TSLCD_TEST_SNMP_AGENT)")
+    address = started_server("TSLCD_TEST_SNMP_AGENT", "snmpd")
     return parse_address(address)
 
 

@@ -6,6 +6,7 @@ import os
 import pytest
 from sqlalchemy import select
 
+from tests.conftest import started_server
 from tests.factories import build_tiny
 from tslcd.core.errors import DomainValidationError
 from tslcd.registry import schemas as rs
@@ -19,11 +20,7 @@ from tslcd.telemetry.poller import Poller, PollOptions
 
 @pytest.fixture
 def agent_address() -> str:
-    address = os.environ.get("TSLCD_TEST_SNMP_AGENT")
-    if not address:
-        if os.environ.get("CI"):
-            pytest.fail("TSLCD_TEST_SNMP_AGENT is not set: run the suite through `make test`")
-        pytest.skip("needs the snmpd that `make test` starts (TSLCD_TEST_SNMP_AGENT)")
+    address = started_server("TSLCD_TEST_SNMP_AGENT", "snmpd")
     return address
 
 
