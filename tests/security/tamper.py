@@ -6,10 +6,11 @@ Everything runs inside the test's transaction, so the triggers are back once it 
 import hashlib
 
 import orjson
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from tslcd.security import chain
+from tslcd.security.models import AuditRecord
 
 
 def bypass_triggers(session: Session) -> None:
@@ -21,10 +22,18 @@ def bypass_triggers(session: Session) -> None:
         session.execute(text("DROP TRIGGER IF EXISTS audit_log_no_delete"))
 
 
+def _body(session: Session, record_id: int) -> list:
+    return orjson.loads(session.execute(text("SELECT body FROM audit_log WHERE id = :id"), {"id": record_id}).scalar())
+
+
 def edit(session: Session, record_id: int, **values) -> None:
+    """Change fields of a record's body (its other columns are generated from the body and cannot be set)."""
     bypass_triggers(session)
-    sets = ", ".join(f'"{k}" = :{k}' for k in values)
-    session.execute(text(f"UPDATE audit_log SET {sets} WHERE id = :id"), {"id": record_id, **values})
+    body = _body(session, record_id)
+    for name, value in values.items():
+        body[chain.FIELDS.index(name)] = orjson.loads(value) if name in ("before", "after") else value
+    session.execute(text("UPDATE audit_log SET body = :b WHERE id = :id"),
+                    {"b": orjson.dumps(body).decode(), "id": record_id})
 
 
 def delete(session: Session, where: str) -> None:
@@ -40,28 +49,26 @@ def reorder(session: Session, a: int, b: int) -> None:
 
 
 def stored_rows(session: Session) -> list[tuple]:
-    dialect = session.get_bind().dialect.name
-    cursor = session.connection().connection.driver_connection.cursor()
-    cursor.execute(chain.select_sql(dialect), (1, 10**9))
-    rows = cursor.fetchall()
-    cursor.close()
-    return [tuple(r) for r in rows]
+    """(id, body, hash, mac, prev_hash) of every record, in order."""
+    return [tuple(r) for r in session.execute(
+        select(AuditRecord.id, AuditRecord.body, AuditRecord.hash, AuditRecord.mac, AuditRecord.prev_hash)
+        .order_by(AuditRecord.id)).all()]
 
 
 def rewrite(session: Session, record_id: int, object_repr: str) -> None:
-    """Edit one record and recompute every later record's hash and link, as one can without the key."""
+    """Edit one record and recompute every later record's body and link, as one can without the key (the format
+    and SHA-256 are public); the MACs stay as they were."""
     bypass_triggers(session)
-    rows = stored_rows(session)
     prev = None
-    for r in rows:
-        if r[1] < record_id:
-            prev = r[12]
+    for rid, body_text, stored_hash, _mac, _prev in stored_rows(session):
+        if rid < record_id:
+            prev = stored_hash
             continue
-        fields = list(r[:12])
-        fields[0] = prev if prev is not None else chain.GENESIS
-        if r[1] == record_id:
-            fields[8] = object_repr
-        new_hash = hashlib.sha256(orjson.dumps(tuple(fields))).hexdigest()  # the format is public, the key is not
-        session.execute(text("UPDATE audit_log SET prev_hash = :p, hash = :h, object_repr = :o WHERE id = :id"),
-                        {"p": fields[0], "h": new_hash, "o": fields[8], "id": r[1]})
-        prev = new_hash
+        body = orjson.loads(body_text)
+        body[0] = prev if prev is not None else chain.GENESIS
+        if rid == record_id:
+            body[8] = object_repr
+        raw = orjson.dumps(body)
+        prev = hashlib.sha256(raw).hexdigest()
+        session.execute(text("UPDATE audit_log SET body = :b, hash = :h WHERE id = :id"),
+                        {"b": raw.decode(), "h": prev, "id": rid})

@@ -13,7 +13,7 @@ from tslcd.core.config import DEV_SECRET, Settings, get_settings
 from tslcd.core.errors import PermissionDenied
 from tslcd.security import audit
 from tslcd.security.actor import Actor
-from tslcd.security.models import Role
+from tslcd.security.models import AuditRecord, Role
 from tests.security import tamper
 
 
@@ -66,7 +66,7 @@ def _refused(session, statement: str) -> str:
 
 def test_triggers_refuse_update_and_delete(session, admin):
     _write(session, admin)
-    assert "append-only" in _refused(session, "UPDATE audit_log SET object_repr = 'forged' WHERE id = 3")
+    assert "append-only" in _refused(session, "UPDATE audit_log SET body = body WHERE id = 3")
     assert "append-only" in _refused(session, "DELETE FROM audit_log WHERE id = (SELECT max(id) FROM audit_log)")
     if session.get_bind().dialect.name == "postgresql":
         assert "append-only" in _refused(session, "TRUNCATE audit_log")
@@ -123,9 +123,31 @@ def test_rewritten_chain_is_detected(session, admin):
     _committed(session, admin)
     tamper.rewrite(session, 3, "forged")
     rows = tamper.stored_rows(session)
-    assert all(r[0] == p[12] for p, r in zip(rows, rows[1:]))  # the links are consistent again
+    assert all(r[4] == p[2] for p, r in zip(rows, rows[1:]))  # the links are consistent again
     result = audit.verify(session=session, actor=admin)
     assert not result.ok and result.record_id == 3 and "altered" in result.problem
+
+
+def test_a_writer_refuses_to_seal_a_forged_head(session, admin):
+    """Re-linking the chain without the key leaves the newest record with a MAC that fails: the next write must not
+    link to it (it would seal the forgery); it is refused, and the log still names the first rewritten record."""
+    _committed(session, admin)
+    tamper.rewrite(session, 3, "forged")
+    with pytest.raises(audit.AuditChainBroken, match=r"newest audit record \(5\)") as refused:
+        _write(session, admin, 1, start=6)
+    assert refused.value.status == 503
+    result = audit.verify(session=session, actor=admin, full=True)
+    assert not result.ok and result.record_id == 3 and result.last_id == 5
+
+
+def test_a_nul_in_an_image_is_dropped_alike_on_both_backends(session, admin):
+    audit.lock(session)
+    audit.record_many(session=session, actor=admin, changes=[
+        audit.Change("update", "sites", 1, "site-1", before={"name": "a\x00b"}, after={"n\x00": ["x\x00"]})])
+    session.flush()
+    rec = session.get(AuditRecord, 1)
+    assert (rec.before, rec.after) == ({"name": "ab"}, {"n": ["x"]})
+    assert audit.verify(session=session, actor=admin).ok
 
 
 # Checkpoints
@@ -136,7 +158,7 @@ def test_a_checkpoint_is_signed_after_each_commit_that_appended(session, admin):
     _committed(session, admin, 2, start=4)
     cps = _checkpoints()
     assert [c["last_id"] for c in cps] == [3, 5]
-    assert cps[-1]["head"] == tamper.stored_rows(session)[-1][12]
+    assert cps[-1]["head"] == tamper.stored_rows(session)[-1][2]
     assert all(audit.signature_ok(c) for c in cps)
     assert cps[-1]["at"].endswith("+00:00")
     forged = {**cps[-1], "last_id": 6}
@@ -214,7 +236,7 @@ def test_an_old_edit_needs_the_full_check(session, admin):
     assert not full.ok and full.record_id == 2 and full.mode == "full"
 
 
-def test_full_verify_in_worker_processes_names_the_first_bad_record(engine, tmp_path_factory, admin):
+def test_full_verify_on_threads_names_the_first_bad_record(engine, tmp_path_factory, admin):
     """The parallel path reads with connections of its own, so it runs on a database of its own."""
     from sqlalchemy.orm import Session
 
@@ -361,9 +383,9 @@ def test_cli_verify_fails_after_a_hand_edit(tmp_path):
 
     with sqlite3.connect(tmp_path / "cli.db") as conn:
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            conn.execute("UPDATE audit_log SET actor = 'someone-else' WHERE id = 2")
+            conn.execute("UPDATE audit_log SET body = body WHERE id = 2")
         conn.execute("DROP TRIGGER audit_log_no_update")
-        conn.execute("UPDATE audit_log SET actor = 'someone-else' WHERE id = 2")
+        conn.execute("UPDATE audit_log SET body = json_set(body, '$[3]', 'someone-else') WHERE id = 2")
     broken = run("audit", "verify", "--full")
     assert broken.returncode == 1
     assert "record 2 was altered" in broken.stderr

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import orjson
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import MetaData, Table, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -44,8 +44,8 @@ def _legacy_log(engine, n=6) -> None:
         row["prev_hash"], row["hash"] = prev, _legacy_digest(prev, row)
         prev = row["hash"]
         rows.append(row)
-    with engine.begin() as conn:
-        conn.execute(AuditRecord.__table__.insert(), rows)
+    with engine.begin() as conn:  # the table as revisions 0001-0003 made it
+        conn.execute(Table("audit_log", MetaData(), autoload_with=conn).insert(), rows)
 
 
 def _upgrade(engine, revision="head") -> None:
@@ -67,7 +67,7 @@ def test_migration_rekeys_the_existing_chain(fresh_url):
             assert users.after == {"username": "lan"}  # the password hash the old log kept is gone
             assert s.get(AuditRecord, 3).after == {"slug": "site-3", "name": "Trạm Quảng Ninh"}
             with pytest.raises(DBAPIError, match="append-only"):
-                s.execute(text("UPDATE audit_log SET actor = 'x' WHERE id = 1"))
+                s.execute(text("UPDATE audit_log SET body = body WHERE id = 1"))
             s.rollback()
             service.create_user(session=s, actor=SYSTEM, user_in=UserCreate(username="after", role=Role.noc))
             s.commit()
@@ -117,7 +117,7 @@ def test_the_application_role_may_only_read_and_append(engine, tmp_path_factory)
                     service.create_user(session=s, actor=SYSTEM, user_in=UserCreate(username="lan", role=Role.noc))
                     s.commit()
                     assert audit.verify(session=s, actor=SYSTEM).ok
-                    for statement in ("UPDATE audit_log SET actor = 'x' WHERE id = 1", "DELETE FROM audit_log",
+                    for statement in ("UPDATE audit_log SET body = body WHERE id = 1", "DELETE FROM audit_log",
                                       "TRUNCATE audit_log"):
                         with pytest.raises(DBAPIError, match="permission denied"):
                             s.execute(text(statement))

@@ -54,6 +54,7 @@ def test_the_client_records_every_response_for_the_scan(client, request):
 def test_the_session_hands_its_audit_to_the_scan(session, admin, request):
     from tslcd.security import audit
 
+    audit.lock(session)
     audit.record_many(session=session, actor=admin, changes=[audit.Change("create", "sites", 1, "x", after={"a": 1})])
     from tests.conftest import _collect_stored
 

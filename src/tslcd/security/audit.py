@@ -1,8 +1,10 @@
 """Append-only audit log: a keyed hash chain, with signed checkpoints kept outside the audited database.
 
-- Every record carries `hash` = HMAC-SHA256 over its stored values and the previous record's hash (format in
-  security/chain.py). The key is derived from settings (TSLCD_AUDIT_KEY, else TSLCD_SECRET_KEY) and is not in the
-  database, so whoever can write the database cannot rewrite the chain so that it still verifies.
+- A record is one hashed `body` (its other columns are generated from it), linked to the previous record by
+  SHA-256 and sealed by an HMAC-SHA256 (format and why it holds in security/chain.py). The key is derived from
+  settings (TSLCD_AUDIT_KEY, else TSLCD_SECRET_KEY) and is not in the database, so whoever can write the database
+  cannot rewrite the chain so that it still verifies. Before linking, the writer checks the newest record's hash
+  and MAC; if they fail, audited changes are refused (AuditChainBroken, 503) rather than sealing a forged head.
 - After every commit that appended records, a checkpoint (chain, last id, count, head hash, time), signed with
   Ed25519, is appended to `var/audit/checkpoints.jsonl` and, when TSLCD_NATS_URL is set, published to JetStream
   (`tslcd.audit.checkpoint.<chain>`) for an outside witness. A record removed from the end of the log, or a chain
@@ -11,16 +13,15 @@
   application role is given no right to do them either (`tslcd db grant`).
 - `verify` is incremental by default: from the last checkpoint a verification wrote ("verified"), it checks that
   the verified history still ends where it did (same record, same hash, same count) and checks every record after
-  it; `full=True` re-checks every record (in worker processes when the log is long).
+  it; `full=True` re-checks every record (on threads, each with a connection of its own, when the log is long).
 - `lock(session)` takes the chain's write lock for the transaction (PostgreSQL advisory lock; SQLite's BEGIN
   IMMEDIATE already serialises writers). Every audited write calls it before its first row write: one lock order.
 """
 
 import fcntl
+import itertools
 import logging
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from tslcd.core import events
 from tslcd.core.database import is_postgres, utcnow
-from tslcd.core.errors import PermissionDenied
+from tslcd.core.errors import PermissionDenied, Unavailable
 from tslcd.core.listing import paginate
 from tslcd.security import chain, secrets
 from tslcd.security.actor import Actor
@@ -49,7 +50,7 @@ GENESIS = chain.GENESIS
 _PG_LOCK_KEY = 0x7453_4C43  # "tSLC": serialises appenders on PostgreSQL
 CHECKPOINT_STREAM = "TSLCD_AUDIT"
 CHECKPOINT_SUBJECT = "tslcd.audit.checkpoint"
-PARALLEL_FROM = 100_000  # a full verify of at least this many records is split over worker processes
+PARALLEL_FROM = 60_000  # a check of at least this many records runs on threads with connections of their own
 _MAX_LEN = {"actor": 64, "request_id": 64, "action": 16, "object_type": 40, "object_repr": 300}
 _LOCKED, _FLUSHED, _PENDING = "tslcd_audit_locked", "tslcd_audit_flushed", "tslcd_audit_pending"
 
@@ -191,14 +192,40 @@ def _note_flush(session: Session, _ctx) -> None:
 
 
 # Appending
-def _head(session: Session) -> tuple[int, str, str | None]:
-    """(last id, last hash, hash of record 1 = the chain's name), under the lock."""
-    row = session.execute(text(
-        "SELECT id, hash, (SELECT hash FROM audit_log WHERE id = 1) FROM audit_log ORDER BY id DESC LIMIT 1")).first()
-    return (row[0], row[1], row[2]) if row else (0, GENESIS, None)
+class AuditChainBroken(Unavailable):
+    """The newest audit record fails its hash or MAC: nothing is linked to it (it would seal a forgery)."""
 
 
-_COLUMNS = (*chain.FIELDS, "hash")
+def _strip_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_strip_nul(k): _strip_nul(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strip_nul(v) for v in value]
+    return value
+
+
+_HEAD_SQL = ("SELECT id, body, hash, mac, (SELECT hash FROM audit_log WHERE id = 1) FROM audit_log "
+             "ORDER BY id DESC LIMIT 1")
+
+
+def _head(session: Session, mac) -> tuple[int, str, str | None]:
+    """(last id, last hash, hash of record 1 = the chain's name), under the lock, the newest record checked."""
+    row = session.execute(text(_HEAD_SQL)).first()
+    if not row:
+        return 0, GENESIS, None
+    body = row[1].encode()
+    if chain.link_of(body) != row[2] or mac(body) != row[3] or chain.body_id(body) != row[0]:
+        log.critical("audit record %s fails its hash or MAC: audited changes are refused", row[0])
+        raise AuditChainBroken(
+            f"the newest audit record ({row[0]}) fails its check: the audit log was altered, or the audit key "
+            "(TSLCD_AUDIT_KEY / TSLCD_SECRET_KEY) is not the one it was written with. Changes are refused until "
+            "that is resolved; `tslcd audit verify --full` names the first bad record.")
+    return row[0], row[2], row[4]
+
+
+_COLUMNS = ("id", "body", "hash", "mac")
 _SQLITE_INSERT = f"INSERT INTO audit_log ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 _PG_COPY = f"COPY audit_log ({', '.join(_COLUMNS)}) FROM STDIN"
 
@@ -212,27 +239,29 @@ def record_many(*, session: Session, actor: Actor, changes: Iterable[Change]) ->
     changes = list(changes)
     if not changes:
         return 0
-    last_id, prev, chain_id = _head(session)
-    ts = utcnow()
-    ts_text = ts.strftime(chain.TS_FORMAT)
     mac = chain.mac_function(secrets.audit_mac_key())
+    last_id, prev, chain_id = _head(session, mac)
+    ts_text = utcnow().strftime(chain.TS_FORMAT)
     who, request_id = _clean(actor.username, "actor"), _clean(actor.request_id, "request_id")
     rows = []
     for change in changes:
         last_id += 1
-        fields = (prev, last_id, ts_text, who, request_id, _clean(change.action, "action"),
+        fields = [prev, last_id, ts_text, who, request_id, _clean(change.action, "action"),
                   _clean(change.object_type, "object_type"), change.object_id,
-                  _clean(change.object_repr or "", "object_repr"), _json_text(change.before),
-                  _json_text(change.after), _clean(change.note))
-        prev = mac(chain.canonical(fields))
-        rows.append((*fields, prev))
+                  _clean(change.object_repr or "", "object_repr"), change.before, change.after, _clean(change.note)]
+        body = chain.encode(fields, _json_default)
+        if b"\\u0000" in body:  # only the images can hold one; PostgreSQL's jsonb refuses NUL in text
+            fields[9], fields[10] = _strip_nul(change.before), _strip_nul(change.after)
+            body = chain.encode(fields, _json_default)
+        prev = chain.link_of(body)
+        rows.append((last_id, body.decode(), prev, mac(body)))
     if chain_id is None:
-        chain_id = rows[0][-1]
+        chain_id = rows[0][2]
     if is_postgres(session):
         cursor = session.connection().connection.driver_connection.cursor()
         with cursor.copy(_PG_COPY) as copy:
             for row in rows:
-                copy.write_row((*row[:2], row[2] + "+00", *row[3:]))
+                copy.write_row(row)
     else:
         session.connection().exec_driver_sql(_SQLITE_INSERT, rows)
     tx = session.get_nested_transaction() or session.get_transaction()
@@ -416,26 +445,6 @@ def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
-def _local_batches(session: Session, lo: int, hi: int) -> Iterable[list[tuple]]:
-    """Stored rows lo..hi through the session's own raw connection (same snapshot as the session)."""
-    raw = session.connection().connection.driver_connection
-    if is_postgres(session):
-        cursor = raw.cursor(name=f"tslcd_audit_{os.getpid()}_{id(session)}", binary=True)
-        cursor.itersize = chain.BATCH
-        cursor.execute(chain.select_sql("postgresql"), (lo, hi))
-    else:
-        cursor = raw.cursor()
-        cursor.execute(chain.select_sql("sqlite"), (lo, hi))
-    try:
-        yield from chain.batches_of(cursor)
-    finally:
-        cursor.close()
-
-
-def _check_local(session: Session, key: bytes, prev: str, lo: int, hi: int) -> chain.Checker:
-    return chain.check_rows(_local_batches(session, lo, hi), key, prev=prev, first_id=lo, last_id=hi)
-
-
 def _dsn(session: Session) -> str | None:
     url = session.get_bind().engine.url
     if url.get_backend_name() == "sqlite":
@@ -443,46 +452,75 @@ def _dsn(session: Session) -> str | None:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def _check_parallel(session: Session, key: bytes, hi: int, workers: int) -> chain.Checker | None:
-    """Records 1..hi split in `workers` parts: this process checks the first, worker processes (each with a
-    connection of its own; the records are append-only) the others. None when that cannot be done here."""
+def _reader(dialect: str, dsn: str):
+    """A read-only connection of its own for a checking thread (records are append-only: it sees them all)."""
+    if dialect == "sqlite":
+        import sqlite3
+        from urllib.parse import quote
+
+        return sqlite3.connect(f"file:{quote(dsn)}?mode=ro", uri=True, check_same_thread=False)
+    import psycopg
+
+    conn = psycopg.connect(dsn, autocommit=True)
+    conn.read_only = True
+    return conn
+
+
+_cursor_names = itertools.count()
+
+
+def _own_cursor(session: Session, named: bool = False):
+    raw = session.connection().connection.driver_connection
+    if not is_postgres(session):
+        return raw.cursor()
+    if named:  # a long exact check streams its rows instead of loading them all
+        cursor = raw.cursor(name=f"tslcd_audit_{next(_cursor_names)}", binary=True)
+        cursor.itersize = chain.ROWS_BATCH
+        return cursor
+    return raw.cursor(binary=True)
+
+
+def _sealed(session: Session, record_id: int, mac) -> bool:
+    """The record's MAC holds (the seal of everything before it, once the links are checked)."""
+    body_sql = "convert_to(body, 'UTF8')" if is_postgres(session) else "CAST(body AS BLOB)"
+    row = session.execute(text(f"SELECT {body_sql}, mac FROM audit_log WHERE id = :i"), {"i": record_id}).first()
+    return row is not None and mac(bytes(row[0])) == row[1]
+
+
+def _check(session: Session, mac, prev: str, lo: int, hi: int, workers: int) -> chain.Finding:
+    """Records lo..hi, the record before them ending in `prev`: links and hashes of all, the MAC of the last."""
+    if hi < lo:
+        return chain.Finding()
+    dialect = _dialect(session)
     dsn = _dsn(session)
-    if dsn is None:
-        return None
-    step = -(-hi // workers)
-    ranges = [(lo, min(lo + step - 1, hi)) for lo in range(1, hi + 1, step)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    procs = []
+    threads = workers > 1 and dsn is not None and hi - lo + 1 >= PARALLEL_FROM
+    readers = chain.Connections(lambda: _reader(dialect, dsn)) if threads else None
+    if threads:
+        cursor_for = lambda: chain.batch_cursor(dialect, readers.connection())  # noqa: E731
+    else:
+        cursor_for = lambda: chain.batch_cursor(dialect, session.connection().connection.driver_connection)  # noqa: E731
+    checked, expected = 0, prev
     try:
-        for lo, top in ranges[1:]:
-            proc = subprocess.Popen([sys.executable, "-m", "tslcd.security.chain"], stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-            procs.append(proc)
-            proc.stdin.write(orjson.dumps({"dialect": _dialect(session), "dsn": dsn, "key": key.hex(), "lo": lo,
-                                           "hi": top}))
-            proc.stdin.close()
-        checker = _check_local(session, key, GENESIS, *ranges[0])
-        results = []
-        for proc in procs:
-            out, err = proc.stdout.read(), proc.stderr.read()
-            if proc.wait() != 0:
-                log.warning("an audit verify worker failed (%s); checking in this process", err.decode()[-300:])
-                return None
-            results.append(orjson.loads(out))
+        for batch in chain.check_batches(dialect, chain.ranges(lo, hi), cursor_for, workers if threads else 1):
+            if batch.ok and batch.first_link == expected:
+                expected, checked = batch.last_hash, checked + batch.hi - batch.lo + 1
+                continue
+            found = chain.check_rows(dialect, _own_cursor(session, named=True), batch.lo, batch.hi, expected, None)
+            if found.problem:
+                found.checked += checked
+                return found
+            # The batch was read in a moment the threads' connections did not see all of it: the exact check holds.
+            expected = session.execute(select(AuditRecord.hash).where(AuditRecord.id == batch.hi)).scalar()
+            checked += found.checked
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    if checker.problem:
-        return checker
-    for r in results:  # the first part with a problem names the first bad record
-        checker.checked += r["checked"]
-        if r["problem"]:
-            checker.problem, checker.record_id = r["problem"], r["record_id"]
-            return checker
-    checker.next_id = hi + 1
-    return checker
+        if readers is not None:
+            readers.close()
+    if not _sealed(session, hi, mac):  # the links hold but the seal does not: find the first rewritten record
+        found = chain.check_rows(dialect, _own_cursor(session, named=True), lo, hi, prev, mac)
+        if not found.problem:  # pragma: no cover - the last record's MAC failed above
+            found = chain.Finding(f"record {hi} was rewritten after it was written", hi, found.checked)
+        return found
+    return chain.Finding(checked=checked)
 
 
 def verify(*, session: Session, actor: Actor, full: bool = False, workers: int | None = None) -> VerifyResult:
@@ -493,7 +531,9 @@ def verify(*, session: Session, actor: Actor, full: bool = False, workers: int |
     """
     require_audit_reader(actor)
     started = time.perf_counter()
-    key = secrets.audit_mac_key()
+    mac = chain.mac_function(secrets.audit_mac_key())
+    # PostgreSQL does its part of a batch in its own process: one thread more than cores keeps it busy.
+    n_workers = workers if workers is not None else min((os.cpu_count() or 1) + is_postgres(session), 4)
     head = session.execute(text(
         "SELECT id, hash, (SELECT hash FROM audit_log WHERE id = 1) FROM audit_log ORDER BY id DESC LIMIT 1")).first()
     last_id, last_hash, chain_id = (head[0], head[1], head[2]) if head else (0, GENESIS, None)
@@ -512,22 +552,17 @@ def verify(*, session: Session, actor: Actor, full: bool = False, workers: int |
         if stored == anchor["head"] and count == anchor["count"]:
             result.mode = "incremental"
             lo = anchor["last_id"] + 1
-            checker = _check_local(session, key, anchor["head"], lo, last_id)
+            finding = _check(session, mac, anchor["head"], lo, last_id, n_workers)
             result.first_id = lo if lo <= last_id else None
         else:
             result.notes.append(f"the history verified up to record {anchor['last_id']} changed; checked it all")
             anchor = None
     if result.mode == "full":
         result.first_id = 1 if last_id else None
-        checker = None
-        n_workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
-        if n_workers > 1 and last_id >= PARALLEL_FROM:
-            checker = _check_parallel(session, key, last_id, n_workers)
-        if checker is None:
-            checker = _check_local(session, key, GENESIS, 1, last_id)
-    result.checked = checker.checked
-    if checker.problem:
-        result.ok, result.problem, result.record_id = False, checker.problem, checker.record_id
+        finding = _check(session, mac, GENESIS, 1, last_id, n_workers)
+    result.checked = finding.checked
+    if finding.problem:
+        result.ok, result.problem, result.record_id = False, finding.problem, finding.record_id
     for cp, source in ((cps.newest, "checkpoint"), (cps.anchor, "verified checkpoint"),
                        (witness, "witness's checkpoint")):
         if cp is None or not result.ok:

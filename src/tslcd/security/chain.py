@@ -1,40 +1,74 @@
-"""The audit chain's record format and its checker, kept light so that it also runs as a worker process.
+"""The audit chain's record format and its checker.
 
-Record i is MACed over its stored values, in this order, as one compact JSON array (orjson, UTF-8 unescaped):
+A record is stored as its `body`, one compact JSON array (orjson, UTF-8 unescaped, never a raw newline):
 
     [prev_hash, id, ts, actor, request_id, action, object_type, object_id, object_repr, before, after, note]
 
-where `ts` is the UTC time as "YYYY-MM-DD HH:MM:SS.ffffff" and `before`/`after` are the JSON texts exactly as the
-database stores them (NULL for none); `hash` = HMAC-SHA256(key, that array) in hex, and `prev_hash` is the
-previous record's `hash` (64 zeros for the first). The key is derived from settings, never stored in the database.
+`ts` is the UTC time as "YYYY-MM-DD HH:MM:SS.ffffff", `before`/`after` are the images as JSON values (null for
+none); every other column of the row is generated from the body by the database (security/models.py). Beside it:
 
-Checking reads the stored text with the raw driver cursor (no ORM objects, no JSON parsing), so a record costs one
-row fetch, one orjson call and one HMAC; a long range is split over worker processes
-(`python -m tslcd.security.chain`, parameters on stdin), each checking the MACs and links of its own part.
+- `hash` = SHA-256(body) in hex, the link: `prev_hash` (the body's first field) is the previous record's `hash`
+  (64 zeros for the first record);
+- `mac` = HMAC-SHA256(key, body) in hex; the key is derived from settings and never stored in the database.
+
+Why that is enough to find any change: the links make the newest record's hash depend on every record before it,
+and its MAC (which only the key's holder can make) seals that hash; the writer checks the newest record's hash and
+MAC before linking a new record to it (security/audit.py), so no forged head gets sealed later. Rewriting any
+record and re-linking all later ones, as anyone can without the key, changes the newest record, whose MAC then
+fails; the per-record MACs then name the first rewritten record. Removing records from the end is found by the
+signed checkpoints kept outside the database.
+
+Checking a range therefore costs one SHA-256 per record: the database concatenates a batch of bodies and hashes
+into two values (one row per batch), and the links are compared as two long strings. Batches run on threads, each
+with a connection of its own: the database's part and hashlib's part of different batches overlap.
 """
 
-import gc
 import hashlib
-import sys
+import threading
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
 import orjson
+from psycopg.adapt import Loader
+from psycopg.pq import Format
 
 GENESIS = "0" * 64
 FIELDS = ("prev_hash", "id", "ts", "actor", "request_id", "action", "object_type", "object_id", "object_repr",
           "before", "after", "note")
 TS_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
-BATCH = 20_000
+BATCH = 2_000  # records a batch query returns: its two values stay in the CPU's caches
+ROWS_BATCH = 20_000  # rows fetched at a time by the exact check
+PARAM = {"sqlite": "?", "postgresql": "%s"}
 
-_PG_TS = "to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
-_SELECT = {
-    "sqlite": "SELECT prev_hash, id, ts, actor, request_id, action, object_type, object_id, object_repr, "
-              "before, after, note, hash FROM audit_log WHERE id >= ? AND id <= ? ORDER BY id",
-    "postgresql": f"SELECT prev_hash, id, {_PG_TS}, actor, request_id, action, object_type, object_id, object_repr, "
-                  "before::text, after::text, note, hash FROM audit_log WHERE id >= %s AND id <= %s ORDER BY id",
+# One row per batch: count, first and last id, the bodies joined by newlines, the hashes joined (as bytes).
+_BATCH_SQL = {
+    "sqlite": "SELECT count(*), min(id), max(id), CAST(group_concat(body, char(10)) AS BLOB), "
+              "CAST(group_concat(hash, '') AS BLOB) FROM "
+              "(SELECT id, body, hash FROM audit_log WHERE id >= ? AND id <= ? ORDER BY id)",
+    "postgresql": "SELECT count(*), min(id), max(id), string_agg(body, E'\\n'), string_agg(hash, '') FROM "
+                  "(SELECT id, body, hash FROM audit_log WHERE id >= %s AND id <= %s ORDER BY id) s",  # text as bytes
 }
+_ROWS_SQL = {
+    "sqlite": "SELECT id, CAST(body AS BLOB), hash, mac FROM audit_log WHERE id >= ? AND id <= ? ORDER BY id",
+    "postgresql": "SELECT id, convert_to(body, 'UTF8'), hash, mac FROM audit_log WHERE id >= %s AND id <= %s "
+                  "ORDER BY id",
+}
+
+_sha = hashlib.sha256
+_digest = type(_sha()).digest
+_link = itemgetter(slice(2, 66))
+
+
+def encode(fields: Sequence[Any], default: Callable[[Any], Any] | None = None) -> bytes:
+    """The body of a record from its 12 values (FIELDS order)."""
+    return orjson.dumps(list(fields), default=default, option=orjson.OPT_NON_STR_KEYS)
+
+
+def link_of(body: bytes) -> str:
+    return _sha(body).hexdigest()
 
 
 def mac_function(key: bytes) -> Callable[[bytes], str]:
@@ -54,131 +88,132 @@ def mac_function(key: bytes) -> Callable[[bytes], str]:
     return mac
 
 
-def canonical(fields: Sequence[Any]) -> bytes:
-    """The MACed bytes of one record's 12 stored values (FIELDS order)."""
-    return orjson.dumps(tuple(fields))
-
-
-_fields = itemgetter(slice(0, 12))
-_prev = itemgetter(0)
-_id = itemgetter(1)
-_hash = itemgetter(12)
-
-
-class Checker:
-    """Checks consecutive batches of stored rows (FIELDS + hash); remembers where the previous batch ended."""
-
-    def __init__(self, key: bytes, *, prev: str | None, first_id: int):
-        self.mac = mac_function(key)
-        self.prev, self.next_id, self.checked = prev, first_id, 0
-        self.problem: str | None = None
-        self.record_id: int | None = None
-
-    def feed(self, rows: list[tuple]) -> bool:
-        """False once a problem is found (then `problem` and `record_id` say what and where)."""
-        if not rows or self.problem:
-            return self.problem is None
-        ids = list(map(_id, rows))
-        stored = list(map(_hash, rows))
-        macs = list(map(self.mac, map(orjson.dumps, map(_fields, rows))))
-        prevs = list(map(_prev, rows))
-        expected_prevs = [self.prev, *stored[:-1]]
-        first_expected = self.next_id
-        ids_ok = ids[0] == first_expected and ids[-1] == first_expected + len(ids) - 1
-        if self.prev is None:  # the range starts where the record before it is unknown (another part checks it)
-            expected_prevs[0] = prevs[0]
-        if ids_ok and macs == stored and prevs == expected_prevs:
-            self.prev, self.next_id, self.checked = stored[-1], ids[-1] + 1, self.checked + len(rows)
-            return True
-        for i, rid in enumerate(ids):
-            want = first_expected + i
-            if rid != want:
-                self.problem, self.record_id = f"record {want} is missing (next is {rid})", want
-            elif macs[i] != stored[i]:
-                self.problem, self.record_id = f"record {rid} was altered after it was written", rid
-            elif prevs[i] != expected_prevs[i]:
-                self.problem, self.record_id = f"record {rid} does not follow the record before it", rid
-            else:
-                self.checked += 1
-                continue
-            return False
-        raise AssertionError("a batch failed without a bad record")  # pragma: no cover
-
-    def finish(self, last_id: int) -> bool:
-        """After the last batch: records up to `last_id` must all have been seen."""
-        if self.problem is None and self.next_id <= last_id:
-            self.problem, self.record_id = f"record {self.next_id} is missing", self.next_id
-        return self.problem is None
-
-
-def select_sql(dialect: str) -> str:
-    return _SELECT[dialect]
-
-
-def check_rows(batches: Iterable[list[tuple]], key: bytes, *, prev: str | None, first_id: int,
-               last_id: int) -> Checker:
-    """Run the checker over batches of rows; garbage collection is paused meanwhile (it only costs time here)."""
-    checker = Checker(key, prev=prev, first_id=first_id)
-    was_enabled = gc.isenabled()
-    gc.disable()
+def body_id(body: bytes) -> int | None:
+    """The id a body names (its second field), None when the body does not start as the writer writes it."""
+    if body[:2] != b'["' or body[66:68] != b'",':
+        return None
+    end = body.find(b",", 68)
     try:
-        for rows in batches:
-            if not checker.feed(rows):
-                break
-        checker.finish(last_id)
-    finally:
-        if was_enabled:
-            gc.enable()
-    return checker
+        return int(body[68:end])
+    except ValueError:
+        return None
 
 
-def batches_of(cursor, size: int = BATCH) -> Iterable[list[tuple]]:
+@dataclass
+class Batch:
+    lo: int
+    hi: int
+    ok: bool  # ids contiguous, every hash = SHA-256(body), every link inside the batch right
+    first_link: str = ""  # prev_hash of the batch's first record
+    last_hash: str = ""
+
+
+class RawText(Loader):
+    """PostgreSQL text as the bytes the server sends (binary format: UTF-8), not decoded: hashed as it is."""
+
+    format = Format.BINARY
+
+    def load(self, data) -> bytes:
+        return bytes(data)
+
+
+def batch_cursor(dialect: str, conn):
+    """A cursor for `check_batch` on a driver connection."""
+    if dialect != "postgresql":
+        return conn.cursor()
+    cursor = conn.cursor(binary=True)
+    cursor.adapters.register_loader("text", RawText)
+    return cursor
+
+
+def check_batch(dialect: str, cursor, lo: int, hi: int) -> Batch:
+    """Records lo..hi with one query; `ok` False sends the range to `check_rows`, which names the record."""
+    cursor.execute(_BATCH_SQL[dialect], (lo, hi))
+    count, first, last, bodies_blob, hashes = cursor.fetchone()
+    n = hi - lo + 1
+    if count != n or first != lo or last != hi or bodies_blob is None:
+        return Batch(lo, hi, False)
+    bodies = bytes(bodies_blob).split(b"\n")
+    if len(bodies) != n:
+        return Batch(lo, hi, False)
+    computed = b"".join(map(_digest, map(_sha, bodies))).hex()
+    links = b"".join(map(_link, bodies))
+    ok = (computed.encode() == bytes(hashes) and links[64:] == computed[:-64].encode()
+          and body_id(bodies[0]) == lo)
+    return Batch(lo, hi, ok, links[:64].decode("ascii", "replace"), computed[-64:])
+
+
+@dataclass
+class Finding:
+    problem: str | None = None
+    record_id: int | None = None
+    checked: int = 0
+
+
+def check_rows(dialect: str, cursor, lo: int, hi: int, prev: str, mac: Callable[[bytes], str] | None) -> Finding:
+    """Record by record (the exact check): ids, hashes, links and, when `mac` is given, MACs; the first problem."""
+    cursor.execute(_ROWS_SQL[dialect], (lo, hi))
+    found = Finding()
+    expected = lo
     while True:
-        rows = cursor.fetchmany(size)
+        rows = cursor.fetchmany(ROWS_BATCH)
         if not rows:
-            return
-        yield rows
+            break
+        for rid, body, stored_hash, stored_mac in rows:
+            body = bytes(body)
+            if rid != expected:
+                return Finding(f"record {expected} is missing (next is {rid})", expected, found.checked)
+            if link_of(body) != stored_hash or body_id(body) != rid:
+                return Finding(f"record {rid} was altered after it was written (its body does not match its hash)",
+                               rid, found.checked)
+            if _link(body).decode("ascii", "replace") != prev:
+                return Finding(f"record {rid} does not follow the record before it", rid, found.checked)
+            if mac is not None and mac(body) != stored_mac:
+                return Finding(f"record {rid} was altered after it was written (its MAC does not hold: it and the "
+                               "records after it were re-linked without the key)", rid, found.checked)
+            prev, expected = stored_hash, expected + 1
+            found.checked += 1
+    if expected <= hi:
+        return Finding(f"record {expected} is missing", expected, found.checked)
+    return found
 
 
-def check_range(dialect: str, dsn: str, key: bytes, lo: int, hi: int) -> dict[str, Any]:
-    """Check records lo..hi on a connection of its own (the worker's job). The record before `lo` gives the link."""
-    if dialect == "sqlite":
-        import sqlite3
-        from urllib.parse import quote
+def ranges(lo: int, hi: int, size: int = BATCH) -> list[tuple[int, int]]:
+    return [(a, min(a + size - 1, hi)) for a in range(lo, hi + 1, size)]
 
-        conn = sqlite3.connect(f"file:{quote(dsn)}?mode=ro", uri=True)
-        cursor = conn.execute(_SELECT["sqlite"], (max(lo - 1, 1), hi))
-    else:
-        import psycopg
 
-        conn = psycopg.connect(dsn)
-        conn.read_only = True
-        cursor = conn.cursor(name="tslcd_audit_check", binary=True)
-        cursor.itersize = BATCH
-        cursor.execute(_SELECT["postgresql"], (max(lo - 1, 1), hi))
+class Connections:
+    """One read connection per thread, all closed together."""
+
+    def __init__(self, factory: Callable[[], Any]):
+        self.factory, self.local, self.opened, self.lock = factory, threading.local(), [], threading.Lock()
+
+    def connection(self):
+        conn = getattr(self.local, "conn", None)
+        if conn is None:
+            conn = self.local.conn = self.factory()
+            with self.lock:
+                self.opened.append(conn)
+        return conn
+
+    def close(self) -> None:
+        for conn in self.opened:
+            try:
+                conn.close()
+            except Exception:  # pragma: no cover - closing a read connection that already failed
+                pass
+
+
+def check_batches(dialect: str, spans: list[tuple[int, int]], cursor_for: Callable[[], Any],
+                  workers: int) -> Iterable[Batch]:
+    """Batches in order; with workers > 1 they are checked on threads, each with its own connection."""
+    if workers <= 1 or len(spans) <= 1:
+        cursor = cursor_for()
+        for lo, hi in spans:
+            yield check_batch(dialect, cursor, lo, hi)
+        return
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tslcd-audit-check")
     try:
-        first = cursor.fetchmany(1)
-        prev: str | None = GENESIS if lo == 1 else None
-        pending = first
-        if lo > 1 and first and first[0][1] == lo - 1:
-            prev, pending = first[0][12], []
-
-        def all_batches():
-            if pending:
-                yield pending
-            yield from batches_of(cursor)
-
-        checker = check_rows(all_batches(), key, prev=prev, first_id=lo, last_id=hi)
-        return {"checked": checker.checked, "problem": checker.problem, "record_id": checker.record_id}
-    finally:
-        conn.close()
-
-
-def _worker_main() -> None:
-    params = orjson.loads(sys.stdin.buffer.read())
-    result = check_range(params["dialect"], params["dsn"], bytes.fromhex(params["key"]), params["lo"], params["hi"])
-    sys.stdout.buffer.write(orjson.dumps(result))
-
-
-if __name__ == "__main__":
-    _worker_main()
+        yield from pool.map(lambda span: check_batch(dialect, cursor_for(), *span), spans)
+    finally:  # the caller stops at the first bad batch: the rest need not run
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -3,8 +3,11 @@
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Integer, String, Text, event
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Index, Integer, String, Text, event
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.visitors import InternalTraversal
+from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from tslcd.core.database import Base, TimestampMixin, utcnow
 from tslcd.core.types import UTCDateTime
@@ -69,8 +72,49 @@ class LoginThrottle(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class _BodyField(FunctionElement):
+    """Field `index` of an audit record's body (the JSON array the chain hashes), read in SQL.
+
+    SQLite: json_extract; PostgreSQL: from the body parsed as jsonb. Typed, so values come back as the columns
+    they replace did (times aware UTC, images as dicts).
+    """
+
+    inherit_cache = True
+    name = "tslcd_audit_field"
+    _traverse_internals = [*FunctionElement._traverse_internals, ("index", InternalTraversal.dp_plain_obj),
+                           ("kind", InternalTraversal.dp_plain_obj)]
+
+    def __init__(self, body, index: int, kind: str = "text"):
+        self.index, self.kind = index, kind  # kind: text | int | ts | json
+        self.type = {"int": Integer(), "json": JSON(), "ts": UTCDateTime()}.get(kind, Text())
+        super().__init__(body)
+
+
+def _body_sql(element: _BodyField, compiler, **kw) -> str:
+    return compiler.process(list(element.clauses)[0], **kw)
+
+
+@compiles(_BodyField, "sqlite")
+def _body_field_sqlite(element: _BodyField, compiler, **kw) -> str:
+    return f"json_extract({_body_sql(element, compiler, **kw)}, '$[{element.index}]')"
+
+
+@compiles(_BodyField, "postgresql")
+def _body_field_pg(element: _BodyField, compiler, **kw) -> str:
+    i, body = element.index, f"{_body_sql(element, compiler, **kw)}::jsonb"
+    if element.kind == "json":
+        return f"nullif(({body} -> {i}), 'null'::jsonb)"
+    if element.kind == "int":
+        return f"(({body} ->> {i})::integer)"
+    if element.kind == "ts":
+        return f"((({body} ->> {i})::timestamp) AT TIME ZONE 'UTC')"
+    return f"({body} ->> {i})"
+
+
 class AuditRecord(Base):
-    """One change, append-only; `hash` is the HMAC of the record and the previous record's hash (security/audit.py).
+    """One change, append-only. A record is stored as the `body` the chain hashes (security/chain.py), its SHA-256
+    link and its MAC, nothing else: every other attribute is read out of the body in SQL, so no column can say
+    something else than the hashed body. The filters have expression indexes.
 
     Triggers refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL) on both backends; on PostgreSQL the application
     role is also given no right to do them (`tslcd db grant`).
@@ -79,18 +123,26 @@ class AuditRecord(Base):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    ts: Mapped[datetime] = mapped_column(UTCDateTime())
-    actor: Mapped[str] = mapped_column(String(64))
-    request_id: Mapped[str | None] = mapped_column(String(64))
-    action: Mapped[str] = mapped_column(String(16))
-    object_type: Mapped[str] = mapped_column(String(40), index=True)
-    object_id: Mapped[int | None] = mapped_column(Integer)
-    object_repr: Mapped[str] = mapped_column(String(300), default="")
-    before: Mapped[dict | None] = mapped_column(JSON)
-    after: Mapped[dict | None] = mapped_column(JSON)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
-    note: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    hash: Mapped[str] = mapped_column(String(64))  # SHA-256 of body: the next record's link
+    mac: Mapped[str] = mapped_column(String(64))  # HMAC-SHA256 of body under the audit key
+
+    prev_hash: Mapped[str] = column_property(_BodyField(body.column, 0))
+    ts: Mapped[datetime] = column_property(_BodyField(body.column, 2, "ts"))
+    actor: Mapped[str] = column_property(_BodyField(body.column, 3))
+    request_id: Mapped[str | None] = column_property(_BodyField(body.column, 4))
+    action: Mapped[str] = column_property(_BodyField(body.column, 5))
+    object_type: Mapped[str] = column_property(_BodyField(body.column, 6))
+    object_id: Mapped[int | None] = column_property(_BodyField(body.column, 7, "int"))
+    object_repr: Mapped[str] = column_property(_BodyField(body.column, 8))
+    before: Mapped[dict | None] = column_property(_BodyField(body.column, 9, "json"))
+    after: Mapped[dict | None] = column_property(_BodyField(body.column, 10, "json"))
+    note: Mapped[str | None] = column_property(_BodyField(body.column, 11))
+
+    __table_args__ = (
+        Index("ix_audit_log_object", _BodyField(body.column, 6), _BodyField(body.column, 7, "int")),
+        Index("ix_audit_log_actor", _BodyField(body.column, 3)),
+    )
 
 
 APPEND_ONLY_FUNCTION = "tslcd_audit_append_only"

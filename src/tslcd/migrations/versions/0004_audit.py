@@ -1,8 +1,9 @@
 """audit: keyed chain, append-only triggers, login throttling
 
-Re-keys the existing audit chain: the old unkeyed SHA-256 chain is verified first (the migration refuses, saying
-where, if it is broken), secret columns are removed from the records' images, then every record gets its
-HMAC-SHA256 under the key derived from settings (security/chain.py). Then triggers make audit_log append-only.
+Rebuilds the audit log in the keyed format (security/chain.py): the old unkeyed SHA-256 chain is verified first
+(the migration refuses, saying where, if it is broken), secret columns are removed from the records' images, then
+every record is written as one hashed body, its SHA-256 link and its HMAC-SHA256 under the key derived from
+settings, the other columns generated from the body. Then triggers make audit_log append-only.
 
 Revision ID: 0004
 Revises: 0003
@@ -61,36 +62,48 @@ def _legacy_digest(prev_hash: str, r: tuple) -> str:
     return hashlib.sha256(prev_hash.encode() + payload).hexdigest()
 
 
-def _redacted(text: str | None, hidden: frozenset[str] | None) -> str | None:
-    if text is None or not hidden:
-        return text
+def _redacted(text: str | None, hidden: frozenset[str] | None):
+    """The image as a JSON value, without the secret columns."""
+    if text is None:
+        return None
     value = orjson.loads(text)
-    if not isinstance(value, dict) or not hidden & value.keys():
-        return text
-    return orjson.dumps({k: v for k, v in value.items() if k not in hidden}).decode()
+    if isinstance(value, dict) and hidden and hidden & value.keys():
+        return {k: v for k, v in value.items() if k not in hidden}
+    return value
+
+
+_LEGACY_SELECT = ("SELECT prev_hash, id, {ts}, actor, request_id, action, object_type, object_id, object_repr, "
+                  "{before}, {after}, note, hash FROM audit_log_legacy WHERE id >= {p} AND id <= {p} ORDER BY id")
 
 
 def rekey(bind) -> int:
-    """Verify the legacy chain, then write the keyed one; the number of records re-keyed."""
+    """Verify the legacy chain, then write the keyed one in a new audit_log; the number of records re-keyed."""
     from tslcd.security import chain, secrets
+    from tslcd.security.models import AuditRecord
 
     dialect = bind.dialect.name
-    last = bind.exec_driver_sql("SELECT max(id) FROM audit_log").scalar() or 0
-    if not last:
-        return 0
+    bind.exec_driver_sql("DROP INDEX IF EXISTS ix_audit_log_object_type")
+    bind.exec_driver_sql("ALTER TABLE audit_log RENAME TO audit_log_legacy")
+    if dialect == "postgresql":
+        bind.exec_driver_sql("ALTER TABLE audit_log_legacy RENAME CONSTRAINT pk_audit_log TO pk_audit_log_legacy")
+        bind.exec_driver_sql("ALTER SEQUENCE IF EXISTS audit_log_id_seq RENAME TO audit_log_legacy_id_seq")
+    AuditRecord.__table__.dialect_options["sqlite"]["autoincrement"] = True  # as create_all makes it
+    AuditRecord.__table__.create(bind)
+    last = bind.exec_driver_sql("SELECT max(id) FROM audit_log_legacy").scalar() or 0
     mac = chain.mac_function(secrets.audit_mac_key())
     hidden_by_type = secrets.declared_secrets()
-    select_sql = chain.select_sql(dialect)
-    json_in = "CAST(:{} AS JSON)" if dialect == "postgresql" else ":{}"  # SQLite: the text as it is
-    update = sa.text(f'UPDATE audit_log SET prev_hash = :prev_hash, hash = :hash, '
-                     f'"before" = {json_in.format("before")}, "after" = {json_in.format("after")} WHERE id = :id')
+    p = "%s" if dialect == "postgresql" else "?"
+    as_text = '"{}"::text' if dialect == "postgresql" else '"{}"'
+    ts = "to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')" if dialect == "postgresql" else "ts"
+    select_sql = _LEGACY_SELECT.format(ts=ts, before=as_text.format("before"), after=as_text.format("after"), p=p)
+    insert = f"INSERT INTO audit_log (id, body, hash, mac) VALUES ({p}, {p}, {p}, {p})"
     old_prev, new_prev, expected = chain.GENESIS, chain.GENESIS, 1
     for lo in range(1, last + 1, BATCH):
         cursor = bind.connection.driver_connection.cursor()
         cursor.execute(select_sql, (lo, min(lo + BATCH - 1, last)))
         rows = cursor.fetchall()
         cursor.close()
-        changes = []
+        new_rows = []
         for r in rows:
             rid = r[1]
             if rid != expected:
@@ -102,13 +115,17 @@ def rekey(bind) -> int:
             old_prev, expected = r[12], expected + 1
             hidden = hidden_by_type.get(r[6])
             before, after = _redacted(r[9], hidden), _redacted(r[10], hidden)
-            fields = (new_prev, *r[1:9], before, after, r[11])
-            new_prev = mac(chain.canonical(fields))
-            changes.append({"id": rid, "prev_hash": fields[0], "hash": new_prev, "before": before, "after": after})
-        if changes:
-            bind.execute(update, changes)
+            ts = datetime.fromisoformat(r[2])
+            body = chain.encode((new_prev, rid, ts.strftime(chain.TS_FORMAT), *r[3:9], before, after, r[11]))
+            new_prev = chain.link_of(body)
+            new_rows.append((rid, body.decode(), new_prev, mac(body)))
+        if new_rows:
+            cursor = bind.connection.driver_connection.cursor()
+            cursor.executemany(insert, new_rows)
+            cursor.close()
     if expected != last + 1:
         _refuse(f"record {expected} is missing")
+    bind.exec_driver_sql("DROP TABLE audit_log_legacy")
     return last
 
 
