@@ -39,7 +39,8 @@ def backend_url(backend: str, tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def engine(request, tmp_path_factory) -> Iterator[Engine]:
-    import tslcd.registry.models  # noqa: F401  (tables)
+    import tslcd.assurance.models  # noqa: F401  (tables)
+    import tslcd.registry.models  # noqa: F401
     import tslcd.security.models  # noqa: F401
     import tslcd.telemetry.models  # noqa: F401
 

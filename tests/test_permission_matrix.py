@@ -313,7 +313,41 @@ ROUTES: dict[str, Route] = {
         "PUT", "/api/v1/telemetry/thresholds", {"json": {"tier": "access_2", "warning_pct": 50, "critical_pct": 70}})),
     "DELETE /api/v1/telemetry/thresholds/{threshold_id}": Route(_row(OK, OK, DENY, DENY, DENY), (
         "DELETE", "/api/v1/telemetry/thresholds/{threshold}", {})),
+    # Assurance: the incident is CBĐTW's rc1-pe1 cut; the agency user's agency lost service through it.
+    "GET /api/v1/assurance/incidents": Route(_row(OK, OK, SCOPED, SCOPED, OK), (
+        "GET", "/api/v1/assurance/incidents", {})),
+    "GET /api/v1/assurance/incidents/{incident_id}": Route(_row(OK, OK, DENY, SCOPED, OK), (
+        "GET", "/api/v1/assurance/incidents/{incident}", {})),
+    "GET /api/v1/assurance/incidents/{incident_id}/timeline": Route(_row(OK, OK, DENY, SCOPED, OK), (
+        "GET", "/api/v1/assurance/incidents/{incident}/timeline", {})),
+    "GET /api/v1/assurance/incidents/{incident_id}/alarms": Route(_row(OK, OK, DENY, SCOPED, OK), (
+        "GET", "/api/v1/assurance/incidents/{incident}/alarms", {})),
+    "GET /api/v1/assurance/incidents/{incident_id}/agencies": Route(_row(OK, OK, DENY, SCOPED, OK), (
+        "GET", "/api/v1/assurance/incidents/{incident}/agencies", {})),
+    "POST /api/v1/assurance/incidents/{incident_id}/transition": Route(_row(OK, OK, DENY, DENY, DENY), (
+        "POST", "/api/v1/assurance/incidents/{incident}/transition",
+        {"json": {"state": "acknowledged", "reason": "tiếp nhận"}})),
+    "POST /api/v1/assurance/incidents/{incident_id}/priority": Route(_row(OK, OK, DENY, DENY, DENY), (
+        "POST", "/api/v1/assurance/incidents/{incident}/priority", {"json": {"priority": "P1", "reason": "họp"}})),
+    "GET /api/v1/assurance/tasks": Route(_row(OK, OK, SCOPED, SCOPED, OK), ("GET", "/api/v1/assurance/tasks", {})),
+    "POST /api/v1/assurance/correlate": Route(_row(OK, OK, DENY, DENY, DENY), (
+        "POST", "/api/v1/assurance/correlate", {})),
 }
+
+
+def _incident(session, o) -> int:
+    """CBĐTW's rc1-pe1 is down: its incident (opened by the correlation, as the scheduler would)."""
+    from tslcd.assurance import service as assurance
+    from tslcd.security.actor import SYSTEM
+    from tslcd.telemetry.models import Alarm, AlarmKind, Severity
+    from tslcd.core.database import utcnow
+
+    link = session.get(Link, o.foreign["links"])
+    session.add(Alarm(dedup_key=f"link_down:links:{link.id}", kind=AlarmKind.link_down, severity=Severity.major,
+                      source="poll", object_type="links", object_id=link.id, link_id=link.id,
+                      operator_id=link.operator_id, message=f"{link.slug} down", first_seen=utcnow(),
+                      last_seen=utcnow()))
+    return assurance.correlate(session=session, actor=SYSTEM).opened[0].id
 
 
 def _fill(value, names: dict):
@@ -338,14 +372,19 @@ def _route_cell(client, session, world, key, role):
     from tslcd.security.models import User
     from tslcd.telemetry.models import Threshold
 
+    from tslcd.security import audit
+
     tiny, o, headers = world
     route = ROUTES[key]
     expected = route.expect[role]
+    audit.lock(session)
+    incident = _incident(session, o) if "/assurance/" in key else None
     threshold = Threshold(tier=Tier.access_1, warning_pct=60, critical_pct=80)
     session.add(threshold)
     session.flush()
     names = {"user_id": session.scalar(select(User.id).where(User.role == Role.noc)),
              "rc_interface": o.foreign["interfaces"], "rc_link": o.foreign["links"], "threshold": threshold.id,
+             "incident": incident,
              "now": datetime.now(timezone.utc).replace(microsecond=0).isoformat()}
     method, path, kw = route.call
     r = client.request(method, _fill(path, names), headers=headers[role], **_fill(kw, names))

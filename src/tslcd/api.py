@@ -47,6 +47,7 @@ def _constraint(exc: IntegrityError) -> str:
 
 
 def create_app() -> FastAPI:
+    from tslcd.assurance.views import router as assurance_router
     from tslcd.core.config import get_settings
     from tslcd.registry.views import router as registry_router
     from tslcd.security.views import router as security_router
@@ -113,7 +114,7 @@ def create_app() -> FastAPI:
         return _problem(request, 500, "/problems/internal", "Internal error",
                         f"an unexpected error occurred; it is logged under request id {_request_id(request)}")
 
-    for router in (security_router, registry_router, topology_router, telemetry_router):
+    for router in (security_router, registry_router, topology_router, telemetry_router, assurance_router):
         app.include_router(router, prefix="/api/v1")
     if get_settings().metrics_enabled:
         metrics.install(app)  # /metrics, outside /api/v1 and without a token

@@ -23,6 +23,7 @@ def _global(user: str = typer.Option(None, "--user", envvar="TSLCD_USER",
 
 
 def _mount() -> None:
+    from tslcd.assurance.cli import app as incident_app
     from tslcd.core.cli import db_app, serve
     from tslcd.registry.cli import demo_app, export_cmd, import_cmd
     from tslcd.security.cli import audit_app, grant_cmd, user_app
@@ -38,6 +39,7 @@ def _mount() -> None:
     app.add_typer(user_app, name="user")
     app.add_typer(audit_app, name="audit")
     app.add_typer(topo_app, name="topo")
+    app.add_typer(incident_app, name="incident")
     app.add_typer(report_app, name="report")
     app.add_typer(samples_app, name="samples")
     app.add_typer(telemetry_app, name="telemetry")

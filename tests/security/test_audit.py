@@ -236,7 +236,7 @@ def test_an_old_edit_needs_the_full_check(session, admin):
     assert not full.ok and full.record_id == 2 and full.mode == "full"
 
 
-def test_full_verify_on_threads_names_the_first_bad_record(engine, tmp_path_factory, admin):
+def test_full_verify_in_worker_processes_names_the_first_bad_record(engine, tmp_path_factory, admin):
     """The parallel path reads with connections of its own, so it runs on a database of its own."""
     from sqlalchemy.orm import Session
 

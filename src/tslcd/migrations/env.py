@@ -4,7 +4,8 @@ from alembic import context
 
 from tslcd.core.database import Base, get_engine
 from tslcd.core.migrate import include_name
-import tslcd.registry.models  # noqa: F401  (registers tables)
+import tslcd.assurance.models  # noqa: F401  (registers tables)
+import tslcd.registry.models  # noqa: F401
 import tslcd.security.models  # noqa: F401
 import tslcd.telemetry.models  # noqa: F401
 

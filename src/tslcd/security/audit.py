@@ -13,7 +13,7 @@
   application role is given no right to do them either (`tslcd db grant`).
 - `verify` is incremental by default: from the last checkpoint a verification wrote ("verified"), it checks that
   the verified history still ends where it did (same record, same hash, same count) and checks every record after
-  it; `full=True` re-checks every record (on threads, each with a connection of its own, when the log is long).
+  it; `full=True` re-checks every record (in worker processes, each with a connection of its own, when the log is long).
 - `lock(session)` takes the chain's write lock for the transaction (PostgreSQL advisory lock; SQLite's BEGIN
   IMMEDIATE already serialises writers). Every audited write calls it before its first row write: one lock order.
 """
@@ -50,7 +50,7 @@ GENESIS = chain.GENESIS
 _PG_LOCK_KEY = 0x7453_4C43  # "tSLC": serialises appenders on PostgreSQL
 CHECKPOINT_STREAM = "TSLCD_AUDIT"
 CHECKPOINT_SUBJECT = "tslcd.audit.checkpoint"
-PARALLEL_FROM = 60_000  # a check of at least this many records runs on threads with connections of their own
+PARALLEL_FROM = 60_000  # a check of at least this many records runs in worker processes
 _MAX_LEN = {"actor": 64, "request_id": 64, "action": 16, "object_type": 40, "object_repr": 300}
 _LOCKED, _FLUSHED, _PENDING = "tslcd_audit_locked", "tslcd_audit_flushed", "tslcd_audit_pending"
 
@@ -286,10 +286,11 @@ def record(*, session: Session, actor: Actor, action: str, obj: Any = None, obje
 def _forget_rolled_back(session: Session, previous) -> None:
     pending = session.info.get(_PENDING)
     if pending:
-        session.info[_PENDING] = [p for p in pending if not _within(p[0], previous)]
+        session.info[_PENDING] = [p for p in pending if not within(p[0], previous)]
 
 
-def _within(tx, ancestor) -> bool:
+def within(tx, ancestor) -> bool:
+    """Whether transaction `tx` is `ancestor` or nested in it."""
     while tx is not None:
         if tx is ancestor:
             return True
@@ -452,20 +453,6 @@ def _dsn(session: Session) -> str | None:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def _reader(dialect: str, dsn: str):
-    """A read-only connection of its own for a checking thread (records are append-only: it sees them all)."""
-    if dialect == "sqlite":
-        import sqlite3
-        from urllib.parse import quote
-
-        return sqlite3.connect(f"file:{quote(dsn)}?mode=ro", uri=True, check_same_thread=False)
-    import psycopg
-
-    conn = psycopg.connect(dsn, autocommit=True)
-    conn.read_only = True
-    return conn
-
-
 _cursor_names = itertools.count()
 
 
@@ -487,34 +474,51 @@ def _sealed(session: Session, record_id: int, mac) -> bool:
     return row is not None and mac(bytes(row[0])) == row[1]
 
 
+def _batches(session: Session, lo: int, hi: int, workers: int) -> Iterable[chain.Batch]:
+    """The fast check of lo..hi: in worker processes when the range is long and the database is a file or a server
+    they can reach, else on the session's own connection."""
+    dialect, dsn = _dialect(session), _dsn(session)
+    spans = chain.ranges(lo, hi)
+    if workers > 1 and dsn is not None and hi - lo + 1 >= PARALLEL_FROM:
+        try:
+            yield from chain.check_in_processes(dialect, dsn, spans, workers)
+            return
+        except Exception as exc:  # the exact check below finds what the workers could not say
+            chain.discard_pool()
+            log.warning("audit verify workers failed (%s); checking in this process", exc)
+            raise _WorkersFailed from exc
+    cursor = chain.batch_cursor(dialect, session.connection().connection.driver_connection)
+    yield from chain.check_batches(dialect, spans, cursor)
+
+
+class _WorkersFailed(Exception):
+    pass
+
+
 def _check(session: Session, mac, prev: str, lo: int, hi: int, workers: int) -> chain.Finding:
     """Records lo..hi, the record before them ending in `prev`: links and hashes of all, the MAC of the last."""
     if hi < lo:
         return chain.Finding()
-    dialect = _dialect(session)
-    dsn = _dsn(session)
-    threads = workers > 1 and dsn is not None and hi - lo + 1 >= PARALLEL_FROM
-    readers = chain.Connections(lambda: _reader(dialect, dsn)) if threads else None
-    if threads:
-        cursor_for = lambda: chain.batch_cursor(dialect, readers.connection())  # noqa: E731
-    else:
-        cursor_for = lambda: chain.batch_cursor(dialect, session.connection().connection.driver_connection)  # noqa: E731
-    checked, expected = 0, prev
     try:
-        for batch in chain.check_batches(dialect, chain.ranges(lo, hi), cursor_for, workers if threads else 1):
-            if batch.ok and batch.first_link == expected:
-                expected, checked = batch.last_hash, checked + batch.hi - batch.lo + 1
-                continue
-            found = chain.check_rows(dialect, _own_cursor(session, named=True), batch.lo, batch.hi, expected, None)
-            if found.problem:
-                found.checked += checked
-                return found
-            # The batch was read in a moment the threads' connections did not see all of it: the exact check holds.
-            expected = session.execute(select(AuditRecord.hash).where(AuditRecord.id == batch.hi)).scalar()
-            checked += found.checked
-    finally:
-        if readers is not None:
-            readers.close()
+        return _check_batches(session, mac, prev, lo, hi, workers)
+    except _WorkersFailed:
+        return _check_batches(session, mac, prev, lo, hi, 1)
+
+
+def _check_batches(session: Session, mac, prev: str, lo: int, hi: int, workers: int) -> chain.Finding:
+    dialect = _dialect(session)
+    checked, expected = 0, prev
+    for batch in _batches(session, lo, hi, workers):
+        if batch.ok and batch.first_link == expected:
+            expected, checked = batch.last_hash, checked + batch.hi - batch.lo + 1
+            continue
+        found = chain.check_rows(dialect, _own_cursor(session, named=True), batch.lo, batch.hi, expected, None)
+        if found.problem:
+            found.checked += checked
+            return found
+        # The batch was read in a moment the workers' connections did not see all of it: the exact check holds.
+        expected = session.execute(select(AuditRecord.hash).where(AuditRecord.id == batch.hi)).scalar()
+        checked += found.checked
     if not _sealed(session, hi, mac):  # the links hold but the seal does not: find the first rewritten record
         found = chain.check_rows(dialect, _own_cursor(session, named=True), lo, hi, prev, mac)
         if not found.problem:  # pragma: no cover - the last record's MAC failed above
@@ -532,8 +536,7 @@ def verify(*, session: Session, actor: Actor, full: bool = False, workers: int |
     require_audit_reader(actor)
     started = time.perf_counter()
     mac = chain.mac_function(secrets.audit_mac_key())
-    # PostgreSQL does its part of a batch in its own process: one thread more than cores keeps it busy.
-    n_workers = workers if workers is not None else min((os.cpu_count() or 1) + is_postgres(session), 4)
+    n_workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
     head = session.execute(text(
         "SELECT id, hash, (SELECT hash FROM audit_log WHERE id = 1) FROM audit_log ORDER BY id DESC LIMIT 1")).first()
     last_id, last_hash, chain_id = (head[0], head[1], head[2]) if head else (0, GENESIS, None)

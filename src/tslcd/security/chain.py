@@ -19,14 +19,16 @@ fails; the per-record MACs then name the first rewritten record. Removing record
 signed checkpoints kept outside the database.
 
 Checking a range therefore costs one SHA-256 per record: the database concatenates a batch of bodies and hashes
-into two values (one row per batch), and the links are compared as two long strings. Batches run on threads, each
-with a connection of its own: the database's part and hashlib's part of different batches overlap.
+into two values (one row per batch), and the links are compared as two long strings. A long range is split over
+worker processes, each with a connection of its own: the database's part and hashlib's part of different batches
+overlap, and the hashing of different batches runs on different cores.
 """
 
 import hashlib
+import multiprocessing
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
@@ -45,9 +47,10 @@ PARAM = {"sqlite": "?", "postgresql": "%s"}
 
 # One row per batch: count, first and last id, the bodies joined by newlines, the hashes joined (as bytes).
 _BATCH_SQL = {
+    # SQLite reads a rowid range in rowid order (an ORDER BY subquery would copy every row through a co-routine).
+    # Should a batch ever come back in another order, its links fail and the exact check decides.
     "sqlite": "SELECT count(*), min(id), max(id), CAST(group_concat(body, char(10)) AS BLOB), "
-              "CAST(group_concat(hash, '') AS BLOB) FROM "
-              "(SELECT id, body, hash FROM audit_log WHERE id >= ? AND id <= ? ORDER BY id)",
+              "CAST(group_concat(hash, '') AS BLOB) FROM audit_log WHERE id >= ? AND id <= ?",
     "postgresql": "SELECT count(*), min(id), max(id), string_agg(body, E'\\n'), string_agg(hash, '') FROM "
                   "(SELECT id, body, hash FROM audit_log WHERE id >= %s AND id <= %s ORDER BY id) s",  # text as bytes
 }
@@ -182,38 +185,88 @@ def ranges(lo: int, hi: int, size: int = BATCH) -> list[tuple[int, int]]:
     return [(a, min(a + size - 1, hi)) for a in range(lo, hi + 1, size)]
 
 
-class Connections:
-    """One read connection per thread, all closed together."""
+def open_reader(dialect: str, dsn: str):
+    """A read-only connection of its own (records are append-only: it sees every committed one)."""
+    if dialect == "sqlite":
+        import sqlite3
+        from urllib.parse import quote
 
-    def __init__(self, factory: Callable[[], Any]):
-        self.factory, self.local, self.opened, self.lock = factory, threading.local(), [], threading.Lock()
+        return sqlite3.connect(f"file:{quote(dsn)}?mode=ro", uri=True, check_same_thread=False)
+    import psycopg
 
-    def connection(self):
-        conn = getattr(self.local, "conn", None)
-        if conn is None:
-            conn = self.local.conn = self.factory()
-            with self.lock:
-                self.opened.append(conn)
-        return conn
-
-    def close(self) -> None:
-        for conn in self.opened:
-            try:
-                conn.close()
-            except Exception:  # pragma: no cover - closing a read connection that already failed
-                pass
+    conn = psycopg.connect(dsn, autocommit=True)
+    conn.read_only = True
+    return conn
 
 
-def check_batches(dialect: str, spans: list[tuple[int, int]], cursor_for: Callable[[], Any],
-                  workers: int) -> Iterable[Batch]:
-    """Batches in order; with workers > 1 they are checked on threads, each with its own connection."""
-    if workers <= 1 or len(spans) <= 1:
-        cursor = cursor_for()
-        for lo, hi in spans:
-            yield check_batch(dialect, cursor, lo, hi)
-        return
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tslcd-audit-check")
+# Worker processes: hashing holds Python's GIL, so batches are checked in processes of their own, kept for the
+# next verification (started from a fork server that has only this module loaded, never from the server itself).
+_reader: tuple[tuple[str, str], Any] | None = None
+_pool: ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def check_spans(dialect: str, dsn: str, spans: list[tuple[int, int]]) -> list[Batch]:
+    """A worker process's task: consecutive batches on the process's own connection (opened once per database)."""
+    global _reader
+    for attempt in (1, 2):
+        if _reader is None or _reader[0] != (dialect, dsn):
+            if _reader is not None:
+                _close(_reader[1])
+            _reader = ((dialect, dsn), open_reader(dialect, dsn))
+        try:
+            cursor = batch_cursor(dialect, _reader[1])
+            return [check_batch(dialect, cursor, lo, hi) for lo, hi in spans]
+        except Exception:
+            _close(_reader[1])
+            _reader = None  # a connection the server dropped: open another once
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _close(conn) -> None:
     try:
-        yield from pool.map(lambda span: check_batch(dialect, cursor_for(), *span), spans)
+        conn.close()
+    except Exception:  # pragma: no cover - closing a connection that already failed
+        pass
+
+
+def pool(workers: int) -> ProcessPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool._max_workers != workers:
+            if _pool is not None:
+                _pool.shutdown(wait=False, cancel_futures=True)
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload([__name__])
+            _pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        return _pool
+
+
+def discard_pool() -> None:
+    """After a failure: the next verification starts new worker processes."""
+    global _pool
+    with _pool_lock:
+        if _pool is not None:
+            _pool.shutdown(wait=False, cancel_futures=True)
+            _pool = None
+
+
+def check_in_processes(dialect: str, dsn: str, spans: list[tuple[int, int]], workers: int,
+                       per_task: int = 8) -> Iterable[Batch]:
+    """Batches in order, checked by worker processes, `per_task` consecutive batches a task."""
+    groups = [spans[i:i + per_task] for i in range(0, len(spans), per_task)]
+    futures = [pool(workers).submit(check_spans, dialect, dsn, group) for group in groups]
+    try:
+        for future in futures:
+            yield from future.result()
     finally:  # the caller stops at the first bad batch: the rest need not run
-        pool.shutdown(wait=True, cancel_futures=True)
+        for future in futures:
+            future.cancel()
+
+
+def check_batches(dialect: str, spans: list[tuple[int, int]], cursor) -> Iterable[Batch]:
+    """Batches in order on one cursor (this process)."""
+    for lo, hi in spans:
+        yield check_batch(dialect, cursor, lo, hi)
