@@ -9,7 +9,7 @@ has one line per commit as in production), then:
   records/s; the target is >= 500,000/s);
 - incremental verify: after a verification, a day's records (`--day`, 10,000 by default: about twice the changes
   a national registry import of a province's agencies writes, far above a day of API edits) are appended in commits
-  of 5 records, and the next verify checks only them (ms; the target is < 100 ms);
+  of 5 records, and the next verify checks only them (ms, the median of three days; the target is < 100 ms);
   (PostgreSQL: the table is vacuumed after the bulk write, as autovacuum does with an insert-only table, so that
   the incremental check's count of records is an index-only scan);
 - the bare limits on the same rows in the same run: the database's part of the check alone (the batch queries,
@@ -120,9 +120,10 @@ def measure(engine, records: int, day: int) -> dict:
     with Session(engine) as s:
         single_s, single = _best(lambda: audit.verify(session=s, actor=ACTOR, full=True, workers=1), 2)
         s.rollback()
-        chain.discard_pool()  # the first verification of a process also starts its workers
+        chain.discard_pool()  # the first verification of a process: its workers are not running yet
         cold_s, _ = _best(lambda: audit.verify(session=s, actor=ACTOR, full=True), 1)
         s.rollback()
+        chain.pool(min(os.cpu_count() or 1, 4))  # as a server keeps them after its first long verification
         parallel_s, parallel = _best(lambda: audit.verify(session=s, actor=ACTOR, full=True), 2)
         s.rollback()
     assert single.ok and parallel.ok and single.checked == parallel.checked == records, (single, parallel)
@@ -140,19 +141,23 @@ def measure(engine, records: int, day: int) -> dict:
         pub.verify(sig, m)
     ed_s = time.perf_counter() - t
     legacy_s, legacy_n = _best(lambda: _legacy_verify(engine), 1)
-    # Incremental: verified above; a day's records come in small commits; verify again.
-    _append(engine, records + 1, day, 5)
-    with Session(engine) as s:
-        inc_s, inc = _best(lambda: audit.verify(session=s, actor=ACTOR), 1)
-        s.rollback()
-    assert inc.ok and inc.mode == "incremental" and inc.checked == day, inc
+    # Incremental: verified above; a day's records come in small commits; verify again (three days, the median).
+    days = []
+    for n in range(3):
+        _append(engine, records + 1 + n * day, day, 5)
+        with Session(engine) as s:
+            inc_s, inc = _best(lambda: audit.verify(session=s, actor=ACTOR), 1)
+            s.rollback()
+        assert inc.ok and inc.mode == "incremental" and inc.checked == day, inc
+        days.append(inc_s)
+    inc_s = sorted(days)[1]
     with Session(engine) as s:  # and again with nothing new (verify is repeated every few minutes)
         idle_s, idle = _best(lambda: audit.verify(session=s, actor=ACTOR), 3)
     return {
         "records": records, "write_records_per_s": round(records / write_s),
         "full_verify_1_process_records_per_s": round(records / single_s),
         "full_verify_records_per_s": round(records / parallel_s), "full_verify_s": round(parallel_s, 3),
-        "full_verify_first_in_process_s": round(cold_s, 3),
+        "full_verify_first_in_process_s": round(cold_s, 3),  # its workers not started: in this process
         "full_verify_processes": min(os.cpu_count() or 1, 4) if records >= audit.PARALLEL_FROM else 1,
         "incremental_day_records": day, "incremental_verify_ms": round(inc_s * 1000, 1),
         "incremental_nothing_new_ms": round(idle_s * 1000, 1),

@@ -50,7 +50,10 @@ GENESIS = chain.GENESIS
 _PG_LOCK_KEY = 0x7453_4C43  # "tSLC": serialises appenders on PostgreSQL
 CHECKPOINT_STREAM = "TSLCD_AUDIT"
 CHECKPOINT_SUBJECT = "tslcd.audit.checkpoint"
-PARALLEL_FROM = 60_000  # a check of at least this many records runs in worker processes
+PARALLEL_FROM = 60_000  # a check of at least this many records runs in worker processes, once they run
+# Starting them (a fork server, then the workers) takes about a second here: before they run, only a range this long
+# gains from them (about 350,000 records/s in this process, twice that in two workers).
+COLD_PARALLEL_FROM = 600_000
 _MAX_LEN = {"actor": 64, "request_id": 64, "action": 16, "object_type": 40, "object_repr": 300}
 _LOCKED, _FLUSHED, _PENDING = "tslcd_audit_locked", "tslcd_audit_flushed", "tslcd_audit_pending"
 
@@ -479,7 +482,9 @@ def _batches(session: Session, lo: int, hi: int, workers: int) -> Iterable[chain
     they can reach, else on the session's own connection."""
     dialect, dsn = _dialect(session), _dsn(session)
     spans = chain.ranges(lo, hi)
-    if workers > 1 and dsn is not None and hi - lo + 1 >= PARALLEL_FROM:
+    n = hi - lo + 1
+    if workers > 1 and dsn is not None and n >= PARALLEL_FROM and (
+            n >= COLD_PARALLEL_FROM or chain.pool_ready(workers)):
         try:
             yield from chain.check_in_processes(dialect, dsn, spans, workers)
             return

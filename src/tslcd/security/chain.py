@@ -232,6 +232,11 @@ def _close(conn) -> None:
         pass
 
 
+def pool_ready(workers: int) -> bool:
+    """Worker processes of this size are running already (started by an earlier verification)."""
+    return _pool is not None and _pool._max_workers == workers
+
+
 def pool(workers: int) -> ProcessPoolExecutor:
     global _pool
     with _pool_lock:
