@@ -212,7 +212,7 @@ def test_poll_command_logs_each_cycle_and_stops_cleanly_on_sigterm(tmp_path, adm
         env = {**os.environ, "TSLCD_DATABASE_URL": url, "TSLCD_VAR_DIR": str(tmp_path)}
         poller = subprocess.Popen(
             [sys.executable, "-c", "import typer; from tslcd.telemetry.daemon import poll_cmd; typer.run(poll_cmd)",
-             "--interval", "10", "--workers", "1", "--timeout", "0.3", "--retries", "0"],
+             "--interval", "10", "--workers", "1", "--timeout", "2", "--retries", "1"],
             env=env, stderr=subprocess.PIPE, text=True)
         try:
             first = poller.stderr.readline()
