@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from tslcd.core import events
 from tslcd.core.config import DEV_SECRET, Settings, get_settings
 from tslcd.core.errors import PermissionDenied
-from tslcd.security import audit
+from tslcd.security import audit, chain
 from tslcd.security.actor import Actor
 from tslcd.security.models import AuditRecord, Role
 from tests.security import tamper
@@ -252,13 +252,14 @@ def test_full_verify_in_worker_processes_names_the_first_bad_record(engine, tmp_
             tamper.edit(s, 2500, object_repr="forged")
             tamper.delete(s, "id = 1200")
             s.commit()
-            monkey = audit.PARALLEL_FROM
-            audit.PARALLEL_FROM = 1
+            saved = audit.PARALLEL_FROM, audit.COLD_PARALLEL_FROM
+            audit.PARALLEL_FROM = audit.COLD_PARALLEL_FROM = 1
             try:
                 result = audit.verify(session=s, actor=admin, full=True, workers=3)
             finally:
-                audit.PARALLEL_FROM = monkey
+                audit.PARALLEL_FROM, audit.COLD_PARALLEL_FROM = saved
             assert not result.ok and result.record_id == 1200 and "missing" in result.problem
+            assert chain.pool_ready(3)  # the workers did the fast check (and stay for the next verification)
 
 
 # The outside witness

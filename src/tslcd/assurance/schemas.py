@@ -6,7 +6,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tslcd.assurance.models import IncidentState, Priority, TaskState
 from tslcd.core.inputs import InputModel, Multiline
-from tslcd.core.types import UTCDateTime  # noqa: F401  (times are aware UTC)
 
 
 class IncidentRead(BaseModel):

@@ -245,9 +245,8 @@ def transition(*, session: Session, actor: Actor, incident_id: int, to: Incident
     before = audit.snapshot(incident)
     now = utcnow()
     incident.state, incident.is_open, incident.updated_at = to, to in OPEN_STATES, now
-    if to == IncidentState.acknowledged and incident.acknowledged_at is None:
-        incident.acknowledged_at = now
-    if to in (IncidentState.in_progress, IncidentState.on_hold) and incident.acknowledged_at is None:
+    if to in (IncidentState.acknowledged, IncidentState.in_progress, IncidentState.on_hold) \
+            and incident.acknowledged_at is None:
         incident.acknowledged_at = now
     if to == IncidentState.resolved:
         incident.resolved_at = now
@@ -324,11 +323,12 @@ def _lost_by(net: Network, kind: str, object_id: int):
     return impact, set(impact.devices_lost) | ({object_id} if kind == "devices" else set())
 
 
-def _explains(lost: set[int], net: Network, kind: str, object_id: int) -> bool:
+def _holder(cut_off: dict[int, "_Open"], net: Network, kind: str, object_id: int) -> "_Open | None":
+    """The open incident whose root cut this element off: the device itself, or either end of the link."""
     if kind == "devices":
-        return object_id in lost
+        return cut_off.get(object_id)
     row = net.links.get(object_id)
-    return row is not None and (row.a_device_id in lost or row.b_device_id in lost)
+    return (cut_off.get(row.a_device_id) or cut_off.get(row.b_device_id)) if row is not None else None
 
 
 def correlate(*, session: Session, actor: Actor, now: datetime | None = None) -> Correlation:
@@ -346,12 +346,18 @@ def correlate(*, session: Session, actor: Actor, now: datetime | None = None) ->
     with current_network(session) as net:
         opened: list[_Open] = []
         by_root: dict[str, _Open] = {}
-        for incident in session.scalars(select(Incident).where(Incident.is_open.is_(True),
-                                                               Incident.root_key.is_not(None))):
-            _, lost = _lost_by(net, incident.root_type, incident.root_id)
-            entry = _Open(incident, lost)
+        cut_off: dict[int, _Open] = {}  # device -> the open incident whose root cut it off (the oldest first)
+
+        def hold(entry: _Open) -> None:
             opened.append(entry)
-            by_root[incident.root_key] = entry
+            by_root[entry.incident.root_key] = entry
+            for device_id in entry.lost:
+                cut_off.setdefault(device_id, entry)
+
+        for incident in session.scalars(select(Incident).where(Incident.is_open.is_(True),
+                                                               Incident.root_key.is_not(None))
+                                        .order_by(Incident.id)):
+            hold(_Open(incident, _lost_by(net, incident.root_type, incident.root_id)[1]))
         candidates = sorted(alarms, key=lambda a: (_position(net, a.object_type, a.object_id), a.id))
         grouped: list[tuple[_Open, Alarm, str]] = []
         for alarm in candidates:
@@ -362,11 +368,10 @@ def correlate(*, session: Session, actor: Actor, now: datetime | None = None) ->
             holder = by_root.get(key)
             role = "root" if holder is not None else "symptom"
             if holder is None:
-                holder = next((o for o in opened if _explains(o.lost, net, kind, oid)), None)
+                holder = _holder(cut_off, net, kind, oid)
             if holder is None:
                 holder = _open_incident(session, actor, net, kind, oid, now)
-                opened.append(holder)
-                by_root[key] = holder
+                hold(holder)
                 result.opened.append(holder.incident)
                 role = "root"
             grouped.append((holder, alarm, role))
@@ -376,7 +381,7 @@ def correlate(*, session: Session, actor: Actor, now: datetime | None = None) ->
                 holder.new_symptoms += 1
             result.incidents_touched.add(holder.incident.id)
         result.grouped = len(grouped)
-        fresh = {id(o.incident) for o in opened if o.incident in result.opened}
+        fresh = {id(i) for i in result.opened}
         for entry in opened:
             if entry.new_symptoms and id(entry.incident) not in fresh:
                 before = audit.snapshot(entry.incident)

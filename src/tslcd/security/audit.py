@@ -1,6 +1,6 @@
 """Append-only audit log: a keyed hash chain, with signed checkpoints kept outside the audited database.
 
-- A record is one hashed `body` (its other columns are generated from it), linked to the previous record by
+- A record is one hashed `body` (every other field is read out of it in SQL), linked to the previous record by
   SHA-256 and sealed by an HMAC-SHA256 (format and why it holds in security/chain.py). The key is derived from
   settings (TSLCD_AUDIT_KEY, else TSLCD_SECRET_KEY) and is not in the database, so whoever can write the database
   cannot rewrite the chain so that it still verifies. Before linking, the writer checks the newest record's hash
@@ -24,6 +24,7 @@ import logging
 import os
 import time
 from collections.abc import Iterable
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -117,12 +118,6 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, bytes):
         raise TypeError("bytes in an audit record (a secret?) are refused")
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def _json_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return orjson.dumps(value, default=_json_default, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _clean(value: str | None, column: str | None = None) -> str | None:
@@ -517,7 +512,8 @@ def _check_batches(session: Session, mac, prev: str, lo: int, hi: int, workers: 
         if batch.ok and batch.first_link == expected:
             expected, checked = batch.last_hash, checked + batch.hi - batch.lo + 1
             continue
-        found = chain.check_rows(dialect, _own_cursor(session, named=True), batch.lo, batch.hi, expected, None)
+        with closing(_own_cursor(session, named=True)) as cursor:
+            found = chain.check_rows(dialect, cursor, batch.lo, batch.hi, expected, None)
         if found.problem:
             found.checked += checked
             return found
@@ -525,7 +521,8 @@ def _check_batches(session: Session, mac, prev: str, lo: int, hi: int, workers: 
         expected = session.execute(select(AuditRecord.hash).where(AuditRecord.id == batch.hi)).scalar()
         checked += found.checked
     if not _sealed(session, hi, mac):  # the links hold but the seal does not: find the first rewritten record
-        found = chain.check_rows(dialect, _own_cursor(session, named=True), lo, hi, prev, mac)
+        with closing(_own_cursor(session, named=True)) as cursor:
+            found = chain.check_rows(dialect, cursor, lo, hi, prev, mac)
         if not found.problem:  # pragma: no cover - the last record's MAC failed above
             found = chain.Finding(f"record {hi} was rewritten after it was written", hi, found.checked)
         return found

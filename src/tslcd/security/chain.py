@@ -5,7 +5,7 @@ A record is stored as its `body`, one compact JSON array (orjson, UTF-8 unescape
     [prev_hash, id, ts, actor, request_id, action, object_type, object_id, object_repr, before, after, note]
 
 `ts` is the UTC time as "YYYY-MM-DD HH:MM:SS.ffffff", `before`/`after` are the images as JSON values (null for
-none); every other column of the row is generated from the body by the database (security/models.py). Beside it:
+none); every other field the log shows is read out of the body in SQL (security/models.py). Beside it:
 
 - `hash` = SHA-256(body) in hex, the link: `prev_hash` (the body's first field) is the previous record's `hash`
   (64 zeros for the first record);
